@@ -1,0 +1,173 @@
+"""Tasks: submit, list, read, cancel, and follow their events (Server-Sent Events)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request
+from pydantic import BaseModel
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from appliance.api.deps import ApplianceDep, Developer, SessionDep, Viewer
+from appliance.errors import Forbidden
+from appliance.states import TERMINAL, TaskStatus
+from appliance.store import tasks as task_store
+from appliance.store.models import Role, Task, TaskCreate, TaskEventPublic, TaskPublic
+
+router = APIRouter(prefix="/tasks", tags=["tasks"])
+
+# How long a stream waits for news before it re-reads the store anyway.
+_POLL_S = 1.0
+
+
+class TaskCreated(BaseModel):
+    task_id: str
+    status: TaskStatus
+
+
+class TaskLinks(BaseModel):
+    self: str
+    events: str
+    cancel: str
+    repository: str
+
+
+class TaskDetail(TaskPublic):
+    links: TaskLinks
+
+
+class TaskPage(BaseModel):
+    items: list[TaskPublic]
+    total: int
+    offset: int
+    limit: int
+
+
+def _detail(task: Task) -> TaskDetail:
+    base = f"/api/v1/tasks/{task.id}"
+    return TaskDetail.model_validate(
+        {
+            **task.model_dump(),
+            "links": {
+                "self": base,
+                "events": f"{base}/events",
+                "cancel": f"{base}/cancel",
+                "repository": f"/api/v1/repositories/{task.repository_id}",
+            },
+        }
+    )
+
+
+@router.post("", status_code=201, response_model=TaskCreated)
+def submit_task(task_in: TaskCreate, appliance: ApplianceDep, principal: Developer) -> TaskCreated:
+    """Queue a change request against a registered repository."""
+    with appliance.db.write() as session:
+        task = task_store.create_task(
+            session,
+            task_in=task_in,
+            created_by=principal.username,
+            max_prompt_chars=appliance.settings.limits.max_prompt_chars,
+        )
+    appliance.runner.submit(task.id, task.priority)
+    return TaskCreated(task_id=task.id, status=task.status)
+
+
+@router.get("", response_model=TaskPage)
+def list_tasks(
+    session: SessionDep,
+    _principal: Viewer,
+    status: Annotated[list[TaskStatus] | None, Query()] = None,
+    repository_id: int | None = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> TaskPage:
+    """Newest first; filter by one or more statuses and by repository."""
+    rows, total = task_store.list_tasks(
+        session, status=status, repository_id=repository_id, offset=offset, limit=limit
+    )
+    return TaskPage(
+        items=[TaskPublic.model_validate(t.model_dump()) for t in rows],
+        total=total,
+        offset=offset,
+        limit=limit,
+    )
+
+
+@router.get("/{task_id}", response_model=TaskDetail)
+def get_task(task_id: str, session: SessionDep, _principal: Viewer) -> TaskDetail:
+    return _detail(task_store.get_task(session, task_id))
+
+
+@router.post("/{task_id}/cancel", response_model=TaskDetail)
+async def cancel_task(task_id: str, appliance: ApplianceDep, principal: Developer) -> TaskDetail:
+    """Developers cancel their own tasks; admins any task."""
+
+    def owner() -> str:
+        with appliance.db.session() as session:
+            return task_store.get_task(session, task_id).created_by
+
+    created_by = await asyncio.to_thread(owner)
+    if created_by != principal.username and not principal.can(Role.admin):
+        raise Forbidden(f"Task {task_id} belongs to {created_by}; only they or an admin can cancel it.")
+    task = await appliance.runner.cancel(task_id, actor=principal.username)
+    return _detail(task)
+
+
+def _sse(event: TaskEventPublic) -> ServerSentEvent:
+    return ServerSentEvent(
+        id=str(event.seq), event=event.kind, data=json.dumps(event.model_dump(mode="json"))
+    )
+
+
+@router.get(
+    "/{task_id}/events",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def follow_events(
+    task_id: str,
+    request: Request,
+    appliance: ApplianceDep,
+    _principal: Viewer,
+    last_event_id: Annotated[int | None, Header(ge=0)] = None,
+) -> EventSourceResponse:
+    """Replays the task's events after ``Last-Event-ID``, then follows live; ends when the
+    task is finished (done, failed, cancelled, rejected)."""
+
+    def read_after(after: int) -> tuple[list[TaskEventPublic], TaskStatus]:
+        with appliance.db.session() as session:
+            task = task_store.get_task(session, task_id)
+            rows = task_store.events_after(session, task_id, after)
+            return [TaskEventPublic.model_validate(r.model_dump()) for r in rows], task.status
+
+    await asyncio.to_thread(read_after, 0)  # 404 before the stream starts
+
+    async def stream() -> AsyncIterator[ServerSentEvent]:
+        last = last_event_id or 0
+        wake = appliance.hub.subscribe(task_id)
+        try:
+            while True:
+                wake.clear()
+                rows, status = await asyncio.to_thread(read_after, last)
+                for row in rows:
+                    yield _sse(row)
+                    last = row.seq
+                if rows:
+                    continue
+                if status in TERMINAL:
+                    return
+                if await request.is_disconnected():
+                    return
+                try:
+                    await asyncio.wait_for(wake.wait(), timeout=_POLL_S)
+                except TimeoutError:
+                    pass
+        finally:
+            appliance.hub.unsubscribe(task_id, wake)
+
+    return EventSourceResponse(stream(), ping=15, headers={"Cache-Control": "no-store"})
+
+

@@ -1,0 +1,144 @@
+"""``appliance doctor``: a health report of this host for the appliance.
+
+Each check returns a :class:`Check` with status ``ok``, ``warn`` or ``fail`` and a
+message that says what to do. Any ``fail`` makes the command exit non-zero.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import httpx
+from sqlalchemy import text
+
+from appliance.config import Settings
+from appliance.store import migrate
+from appliance.store.db import Database
+
+Status = Literal["ok", "warn", "fail"]
+SANDBOX_IMAGE = "localhost/appliance-sandbox:latest"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: Status
+    message: str
+
+
+def check_data_dir(settings: Settings) -> Check:
+    path = settings.data_dir
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".doctor-"):
+            pass
+    except OSError as exc:
+        return Check("data_dir", "fail", f"{path} is not writable ({exc}); fix its owner or mode")
+    return Check("data_dir", "ok", f"{path.resolve()} is writable")
+
+
+def check_database(settings: Settings) -> Check:
+    db = Database(settings.database_url, busy_timeout_ms=settings.database.busy_timeout_ms)
+    try:
+        with db.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        current = migrate.current_revision(db.engine)
+        head = migrate.head_revision()
+    except Exception as exc:
+        return Check("database", "fail", f"cannot open the database: {exc}")
+    finally:
+        db.dispose()
+    if current != head:
+        return Check(
+            "database",
+            "fail",
+            f"schema at {current or 'nothing'}, this release needs {head}: run `appliance migrate`",
+        )
+    return Check("database", "ok", f"reachable, schema at {head}")
+
+
+def _run(cmd: list[str], timeout: float = 20) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def check_podman(_settings: Settings) -> Check:
+    if shutil.which("podman") is None:
+        return Check("podman", "fail", "podman is not installed: `apt-get install podman`")
+    try:
+        info = _run(["podman", "info", "--format", "json"])
+    except subprocess.TimeoutExpired:
+        return Check("podman", "fail", "`podman info` did not answer in 20 s")
+    if info.returncode != 0:
+        return Check("podman", "fail", f"`podman info` failed: {info.stderr.strip()[:300]}")
+    host = json.loads(info.stdout).get("host", {})
+    rootless = bool(host.get("security", {}).get("rootless"))
+    if not rootless and shutil.which("newuidmap") is None:
+        return Check(
+            "podman",
+            "fail",
+            "running as root and newuidmap is missing, so rootless containers cannot start: "
+            "`apt-get install uidmap`",
+        )
+    mode = "rootless" if rootless else "root here; rootless-capable (uidmap present)"
+    return Check("podman", "ok", f"podman {host.get('ociRuntime', {}).get('name', '')} {mode}")
+
+
+def check_sandbox_image(_settings: Settings) -> Check:
+    if shutil.which("podman") is None:
+        return Check("sandbox_image", "fail", "podman is missing, so no sandbox image either")
+    result = _run(["podman", "image", "exists", SANDBOX_IMAGE])
+    if result.returncode != 0:
+        return Check(
+            "sandbox_image", "fail", f"{SANDBOX_IMAGE} is not built: run `make sandbox-image`"
+        )
+    return Check("sandbox_image", "ok", f"{SANDBOX_IMAGE} present")
+
+
+def check_model_endpoints(settings: Settings) -> Check:
+    endpoints = settings.models.endpoints
+    if not endpoints:
+        return Check("models", "warn", "no model endpoint is configured yet")
+    bad = []
+    for url in endpoints:
+        try:
+            httpx.get(url.rstrip("/") + "/models", timeout=5).raise_for_status()
+        except httpx.HTTPError as exc:
+            bad.append(f"{url} ({type(exc).__name__})")
+    if bad:
+        return Check("models", "fail", "unreachable: " + ", ".join(bad))
+    return Check("models", "ok", f"{len(endpoints)} endpoint(s) answer /models")
+
+
+def check_gpus(_settings: Settings) -> Check:
+    if shutil.which("nvidia-smi") is None:
+        return Check("gpus", "warn", "no nvidia-smi: no GPU, models run on the CPU (slow)")
+    result = _run(["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"])
+    if result.returncode != 0:
+        return Check("gpus", "fail", f"nvidia-smi failed: {result.stderr.strip()[:300]}")
+    gpus = [line.strip() for line in result.stdout.splitlines() if line.strip()]
+    return Check("gpus", "ok", f"{len(gpus)} GPU(s): " + "; ".join(gpus))
+
+
+CHECKS: list[Callable[[Settings], Check]] = [
+    check_data_dir,
+    check_database,
+    check_podman,
+    check_sandbox_image,
+    check_model_endpoints,
+    check_gpus,
+]
+
+
+def run_checks(settings: Settings) -> list[Check]:
+    return [check(settings) for check in CHECKS]
+
+
+def as_json(checks: list[Check]) -> str:
+    ok = all(c.status != "fail" for c in checks)
+    return json.dumps({"ok": ok, "checks": [asdict(c) for c in checks]}, indent=2)

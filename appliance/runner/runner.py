@@ -1,0 +1,328 @@
+"""The in-process task runner.
+
+Bounded concurrency (N worker coroutines), urgent > normal > background and FIFO
+within a priority, cancellation, a checkpoint at every node edge, and recovery:
+at start-up, tasks left queued or mid-run are taken up again, the latter from
+their last checkpoint. A shutdown leaves running tasks as they are in the store,
+so the next start resumes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from appliance.errors import Conflict, ConfigError
+from appliance.logs import task_id_var
+from appliance.runner.graph import Done, Fail, Graph, Next, Node, Outcome, Pause, State, TaskInfo
+from appliance.runner.hub import EventHub
+from appliance.states import RUNNING, TERMINAL, FailureCategory, Priority, TaskStatus
+from appliance.store import audit
+from appliance.store import tasks as task_store
+from appliance.store.db import Database
+from appliance.store.models import Task
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+RUNNER_ACTOR = "system:runner"
+
+
+@dataclass
+class _Context:
+    """The NodeContext the runner hands to nodes."""
+
+    runner: TaskRunner
+    task: TaskInfo
+    services: Mapping[str, Any]
+
+    async def emit(self, kind: str, payload: dict[str, Any], *, key: str | None = None) -> None:
+        def write() -> None:
+            with self.runner.db.write() as s:
+                task_store.add_event(s, task_id=self.task.id, kind=kind, payload=payload, key=key)
+
+        await self.runner._db(write)
+        self.runner.hub.notify(self.task.id)
+
+    async def progress(self, fraction: float | None, step: str | None = None) -> None:
+        def write() -> None:
+            with self.runner.db.write() as s:
+                task = task_store.get_task(s, self.task.id)
+                task_store.set_progress(s, task, progress=fraction, step=step)
+                task_store.add_event(
+                    s,
+                    task_id=self.task.id,
+                    kind="progress",
+                    payload={"progress": fraction, "step": step},
+                )
+
+        await self.runner._db(write)
+        self.runner.hub.notify(self.task.id)
+
+
+class TaskRunner:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        graph: Graph,
+        hub: EventHub,
+        concurrency: int,
+        services: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.db = db
+        self.graph = graph
+        self.hub = hub
+        self.concurrency = concurrency
+        self.services: Mapping[str, Any] = services or {}
+        self._queue: asyncio.PriorityQueue[tuple[int, int, str]] | None = None
+        self._order = itertools.count()
+        self._workers: list[asyncio.Task[None]] = []
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._cancel_actor: dict[str, str] = {}
+        self._stopping = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.hub.bind(self._loop)
+        self._queue = asyncio.PriorityQueue()
+        self._stopping = False
+
+        def pending() -> list[Task]:
+            with self.db.session() as s:
+                return task_store.runnable_tasks(s)
+
+        found = await self._db(pending)
+        # Tasks cut off mid-run go first (they were started before anything queued).
+        for task in sorted(found, key=lambda t: (t.status == TaskStatus.queued, t.created_at)):
+            self._enqueue(task.id, Priority(task.priority))
+        if found:
+            log.info("runner recovered %d task(s) from the store", len(found))
+        self._workers = [
+            asyncio.create_task(self._worker(), name=f"runner-worker-{i}")
+            for i in range(self.concurrency)
+        ]
+
+    async def stop(self) -> None:
+        """Stop workers; tasks mid-run stay in their status and resume at the next start."""
+        self._stopping = True
+        for task in list(self._running.values()):
+            task.cancel()
+        for worker in self._workers:
+            worker.cancel()
+        await asyncio.gather(*self._running.values(), *self._workers, return_exceptions=True)
+        self._workers.clear()
+        self._running.clear()
+
+    # --- submission and cancellation --------------------------------------------------
+
+    def submit(self, task_id: str, priority: Priority) -> None:
+        """Queue a task that is in the store as ``queued``. Safe from any thread."""
+        if self._loop is None:
+            raise ConfigError("the runner is not started")
+        self._loop.call_soon_threadsafe(self._enqueue, task_id, priority)
+
+    def _enqueue(self, task_id: str, priority: Priority) -> None:
+        assert self._queue is not None
+        self._queue.put_nowait((priority.rank, next(self._order), task_id))
+
+    async def cancel(self, task_id: str, *, actor: str) -> Task:
+        """Cancel a task wherever it is: queued, waiting, or running."""
+
+        task = await self._db(lambda: self._load(task_id))
+        if task.status in TERMINAL:
+            raise Conflict(f"Task {task_id} is already {task.status.value}.")
+        running = self._running.get(task_id)
+        if running is not None and not running.done():
+            self._cancel_actor[task_id] = actor
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
+            return await self._db(lambda: self._load(task_id))
+
+        def cancel_in_store() -> Task:
+            with self.db.write() as s:
+                task = task_store.get_task(s, task_id)
+                if task.status in TERMINAL:
+                    raise Conflict(f"Task {task_id} is already {task.status.value}.")
+                return task_store.transition(
+                    s, task, TaskStatus.cancelled, actor=actor, details={"reason": "cancelled"}
+                )
+
+        task = await self._db(cancel_in_store)
+        self.hub.notify(task_id)
+        return task
+
+    @property
+    def running_ids(self) -> set[str]:
+        return set(self._running)
+
+    async def wait_idle(self) -> None:
+        """Until the queue is empty and no task runs (for tests and shutdown)."""
+        assert self._queue is not None
+        await self._queue.join()
+
+    # --- execution ------------------------------------------------------------------
+
+    async def _db(self, fn: Callable[[], T]) -> T:
+        return await asyncio.to_thread(fn)
+
+    def _load(self, task_id: str) -> Task:
+        with self.db.session() as s:
+            return task_store.get_task(s, task_id)
+
+    async def _worker(self) -> None:
+        assert self._queue is not None
+        while True:
+            _rank, _n, task_id = await self._queue.get()
+            try:
+                job = asyncio.create_task(self._run(task_id), name=f"task-{task_id}")
+                self._running[task_id] = job
+                await asyncio.shield(job)
+            except asyncio.CancelledError:
+                if self._stopping:
+                    raise
+            finally:
+                self._running.pop(task_id, None)
+                self._cancel_actor.pop(task_id, None)
+                self._queue.task_done()
+
+    async def _run(self, task_id: str) -> None:
+        token = task_id_var.set(task_id)
+        try:
+            await self._drive(task_id)
+        except asyncio.CancelledError:
+            if self._stopping:
+                raise
+            actor = self._cancel_actor.get(task_id, RUNNER_ACTOR)
+            await self._db(lambda: self._finish(task_id, TaskStatus.cancelled, actor=actor))
+            self.hub.notify(task_id)
+        except Exception as exc:
+            # The machinery itself broke (a bad graph, the store): never leave the task
+            # hanging in a running status with nobody working on it.
+            log.exception("runner failed on task %s", task_id)
+            message = f"internal error in the runner: {type(exc).__name__}: {exc}"
+            failure = (FailureCategory.internal, message)
+            await self._db(
+                lambda: self._finish(
+                    task_id, TaskStatus.failed, actor=RUNNER_ACTOR, failure=failure
+                )
+            )
+            self.hub.notify(task_id)
+        finally:
+            task_id_var.reset(token)
+
+    async def _drive(self, task_id: str) -> None:
+        entered = await self._db(lambda: self._enter(task_id))
+        if entered is None:
+            return
+        info, node, state = entered
+        self.hub.notify(task_id)
+        ctx = _Context(self, info, self.services)
+        while True:
+            try:
+                outcome: Outcome = await node.run(ctx, state)
+            except Exception as exc:
+                log.exception("node %s failed on task %s", node.name, task_id)
+                outcome = Fail(FailureCategory.internal, f"{node.name}: {type(exc).__name__}: {exc}")
+            next_node = await self._db(lambda o=outcome, n=node: self._advance(task_id, n, o))
+            self.hub.notify(task_id)
+            if next_node is None:
+                return
+            node, state = next_node
+
+    def _enter(self, task_id: str) -> tuple[TaskInfo, Node, State] | None:
+        """Start a queued task at the graph's start, or resume one from its checkpoint."""
+        with self.db.write() as s:
+            task = s.get(Task, task_id)
+            if task is None or task.status not in ({TaskStatus.queued} | RUNNING):
+                return None  # cancelled or finished while it waited
+            info = TaskInfo(
+                id=task.id,
+                repository_id=task.repository_id,
+                prompt=task.prompt,
+                constraints=dict(task.constraints),
+                priority=task.priority.value,
+                created_by=task.created_by,
+            )
+            if task.status == TaskStatus.queued:
+                node = self.graph.node(self.graph.start)
+                task_store.transition(
+                    s, task, node.status, actor=RUNNER_ACTOR, node=node.name, state={}
+                )
+                return info, node, {}
+            checkpoint = task_store.latest_checkpoint(s, task_id)
+            node = self.graph.node(checkpoint.node if checkpoint else self.graph.start)
+            state = dict(checkpoint.state) if checkpoint else {}
+            task_store.add_event(
+                s, task_id=task_id, kind="resumed", payload={"step": node.name}
+            )
+            audit.append(
+                s,
+                actor=RUNNER_ACTOR,
+                action="task.resume",
+                subject=f"task:{task_id}",
+                details={"node": node.name},
+            )
+            log.info("resuming task %s at node %s", task_id, node.name)
+            return info, node, state
+
+    def _advance(self, task_id: str, node: Node, outcome: Outcome) -> tuple[Node, State] | None:
+        """Record a node's outcome; return the node to run next, if any."""
+        with self.db.write() as s:
+            task = task_store.get_task(s, task_id)
+            match outcome:
+                case Next(node=name, state=state):
+                    nxt = self.graph.node(name)
+                    if nxt.status == task.status:
+                        task.step = nxt.name
+                        task_store.save_checkpoint(s, task_id=task_id, node=nxt.name, state=state)
+                        task_store.add_event(s, task_id=task_id, kind="step", payload={"step": nxt.name})
+                        audit.append(
+                            s,
+                            actor=RUNNER_ACTOR,
+                            action="task.step",
+                            subject=f"task:{task_id}",
+                            details={"from": node.name, "to": nxt.name},
+                        )
+                        s.add(task)
+                    else:
+                        task_store.transition(
+                            s, task, nxt.status, actor=RUNNER_ACTOR, node=nxt.name, state=state
+                        )
+                    return nxt, state
+                case Done(summary=summary):
+                    task_store.transition(s, task, TaskStatus.done, actor=RUNNER_ACTOR, summary=summary)
+                case Fail(category=category, message=message):
+                    task_store.transition(
+                        s, task, TaskStatus.failed, actor=RUNNER_ACTOR, failure=(category, message)
+                    )
+                case Pause(reason=reason, state=state):
+                    task_store.transition(
+                        s,
+                        task,
+                        TaskStatus.paused,
+                        actor=RUNNER_ACTOR,
+                        node=node.name,
+                        state=state,
+                        details={"reason": reason},
+                    )
+            return None
+
+    def _finish(
+        self,
+        task_id: str,
+        status: TaskStatus,
+        *,
+        actor: str,
+        failure: tuple[FailureCategory, str] | None = None,
+    ) -> None:
+        with self.db.write() as s:
+            task = task_store.get_task(s, task_id)
+            if task.status not in TERMINAL:
+                task_store.transition(s, task, status, actor=actor, failure=failure)
