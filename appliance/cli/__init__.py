@@ -26,8 +26,11 @@ app.add_typer(repo_app, name="repo")
 app.add_typer(task_app, name="task")
 app.add_typer(audit_app, name="audit")
 
-_MARK = {"ok": ("ok", typer.colors.GREEN), "warn": ("warn", typer.colors.YELLOW),
-         "fail": ("FAIL", typer.colors.RED)}
+_MARK = {
+    "ok": ("ok", typer.colors.GREEN),
+    "warn": ("warn", typer.colors.YELLOW),
+    "fail": ("FAIL", typer.colors.RED),
+}
 
 
 @app.command()

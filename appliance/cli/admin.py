@@ -200,7 +200,9 @@ def repo_list(
     if not repos:
         typer.echo("no repositories; add one with `appliance repo add NAME URL`")
     for r in repos:
-        typer.echo(f"{r.id:>4}  {r.name:<30} {r.forge_kind.value:<7} {r.default_branch:<12} {r.clone_url}")
+        typer.echo(
+            f"{r.id:>4}  {r.name:<30} {r.forge_kind.value:<7} {r.default_branch:<12} {r.clone_url}"
+        )
 
 
 @audit_app.command("verify")

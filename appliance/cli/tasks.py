@@ -133,7 +133,9 @@ def list_tasks(
         typer.echo("no tasks")
     for t in page["items"]:
         prompt = t["prompt"].splitlines()[0][:60] if t["prompt"] else ""
-        typer.echo(f"{t['id']}  {t['status']:<17} {t['priority']:<10} {t['created_by']:<12} {prompt}")
+        typer.echo(
+            f"{t['id']}  {t['status']:<17} {t['priority']:<10} {t['created_by']:<12} {prompt}"
+        )
     if page["total"] > len(page["items"]):
         typer.echo(f"({len(page['items'])} of {page['total']} shown)")
 
@@ -152,8 +154,20 @@ def show(
     if as_json:
         typer.echo(json.dumps(task, indent=2))
         return
-    for key in ("id", "status", "step", "progress", "priority", "created_by", "created_at",
-                "branch", "pr_url", "summary", "failure_category", "failure_message"):
+    for key in (
+        "id",
+        "status",
+        "step",
+        "progress",
+        "priority",
+        "created_by",
+        "created_at",
+        "branch",
+        "pr_url",
+        "summary",
+        "failure_category",
+        "failure_message",
+    ):
         if task.get(key) is not None:
             typer.echo(f"{key:>16}: {task[key]}")
     typer.echo(f"{'prompt':>16}: {task['prompt']}")

@@ -10,13 +10,14 @@ so the next start resumes them.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from appliance.errors import Conflict, ConfigError
+from appliance.errors import ConfigError, Conflict
 from appliance.logs import task_id_var
 from appliance.runner.graph import Done, Fail, Graph, Next, Node, Outcome, Pause, State, TaskInfo
 from appliance.runner.hub import EventHub
@@ -229,8 +230,10 @@ class TaskRunner:
                 outcome: Outcome = await node.run(ctx, state)
             except Exception as exc:
                 log.exception("node %s failed on task %s", node.name, task_id)
-                outcome = Fail(FailureCategory.internal, f"{node.name}: {type(exc).__name__}: {exc}")
-            next_node = await self._db(lambda o=outcome, n=node: self._advance(task_id, n, o))
+                outcome = Fail(
+                    FailureCategory.internal, f"{node.name}: {type(exc).__name__}: {exc}"
+                )
+            next_node = await self._db(functools.partial(self._advance, task_id, node, outcome))
             self.hub.notify(task_id)
             if next_node is None:
                 return
@@ -259,9 +262,7 @@ class TaskRunner:
             checkpoint = task_store.latest_checkpoint(s, task_id)
             node = self.graph.node(checkpoint.node if checkpoint else self.graph.start)
             state = dict(checkpoint.state) if checkpoint else {}
-            task_store.add_event(
-                s, task_id=task_id, kind="resumed", payload={"step": node.name}
-            )
+            task_store.add_event(s, task_id=task_id, kind="resumed", payload={"step": node.name})
             audit.append(
                 s,
                 actor=RUNNER_ACTOR,
@@ -282,7 +283,9 @@ class TaskRunner:
                     if nxt.status == task.status:
                         task.step = nxt.name
                         task_store.save_checkpoint(s, task_id=task_id, node=nxt.name, state=state)
-                        task_store.add_event(s, task_id=task_id, kind="step", payload={"step": nxt.name})
+                        task_store.add_event(
+                            s, task_id=task_id, kind="step", payload={"step": nxt.name}
+                        )
                         audit.append(
                             s,
                             actor=RUNNER_ACTOR,
@@ -297,7 +300,9 @@ class TaskRunner:
                         )
                     return nxt, state
                 case Done(summary=summary):
-                    task_store.transition(s, task, TaskStatus.done, actor=RUNNER_ACTOR, summary=summary)
+                    task_store.transition(
+                        s, task, TaskStatus.done, actor=RUNNER_ACTOR, summary=summary
+                    )
                 case Fail(category=category, message=message):
                     task_store.transition(
                         s, task, TaskStatus.failed, actor=RUNNER_ACTOR, failure=(category, message)

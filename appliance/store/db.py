@@ -63,9 +63,8 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """One write transaction: committed on success, rolled back on any error."""
-        with Session(self._write_engine, expire_on_commit=False) as session:
-            with session.begin():
-                yield session
+        with Session(self._write_engine, expire_on_commit=False) as session, session.begin():
+            yield session
 
     def dispose(self) -> None:
         self.engine.dispose()

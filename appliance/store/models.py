@@ -48,7 +48,7 @@ class RepositoryBase(SQLModel):
     name: str = Field(min_length=1, max_length=200)
     forge_kind: ForgeKind = ForgeKind.git
     clone_url: str = Field(min_length=1, max_length=2000)
-    default_branch: str = Field("main", min_length=1, max_length=255)
+    default_branch: str = Field(default="main", min_length=1, max_length=255)
 
     @field_validator("name")
     @classmethod
@@ -66,8 +66,8 @@ class RepositoryCreate(RepositoryBase):
 
 class RepositoryUpdate(SQLModel):
     forge_kind: ForgeKind | None = None
-    clone_url: str | None = Field(None, min_length=1, max_length=2000)
-    default_branch: str | None = Field(None, min_length=1, max_length=255)
+    clone_url: str | None = Field(default=None, min_length=1, max_length=2000)
+    default_branch: str | None = Field(default=None, min_length=1, max_length=255)
     settings: dict[str, Any] | None = None
 
 
@@ -91,7 +91,7 @@ class RepositoryPublic(RepositoryBase):
 
 class TaskConstraints(SQLModel):
     avoid_files: list[str] = Field(default_factory=list, max_length=500)
-    max_files_changed: int | None = Field(None, ge=1, le=10_000)
+    max_files_changed: int | None = Field(default=None, ge=1, le=10_000)
 
     @field_validator("avoid_files")
     @classmethod
@@ -109,7 +109,7 @@ class TaskConstraints(SQLModel):
 class TaskCreate(SQLModel):
     repository_id: int
     prompt: str = Field(min_length=1)
-    constraints: TaskConstraints = Field(default_factory=TaskConstraints)
+    constraints: TaskConstraints = Field(default_factory=lambda: TaskConstraints())
     priority: Priority = Priority.normal
 
     @field_validator("prompt")
@@ -126,7 +126,9 @@ class Task(SQLModel, table=True):
     id: str = Field(default_factory=lambda: str(uuid.uuid4()), primary_key=True)
     repository_id: int = Field(foreign_key="repository.id", index=True)
     prompt: str
-    constraints: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    constraints: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
     priority: Priority = Priority.normal
     status: TaskStatus = TaskStatus.queued
     step: str | None = None

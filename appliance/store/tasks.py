@@ -131,7 +131,9 @@ def add_event(
     return event
 
 
-def events_after(session: Session, task_id: str, after_seq: int, limit: int = 500) -> list[TaskEvent]:
+def events_after(
+    session: Session, task_id: str, after_seq: int, limit: int = 500
+) -> list[TaskEvent]:
     query = (
         select(TaskEvent)
         .where(TaskEvent.task_id == task_id, TaskEvent.seq > after_seq)

@@ -25,7 +25,11 @@ def hash_token(token: str) -> str:
 def create_user(
     session: Session, *, username: str, role: Role, password: str | None, actor: str
 ) -> User:
-    if not username or len(username) > 100 or not username.replace("-", "").replace("_", "").replace(".", "").isalnum():
+    if (
+        not username
+        or len(username) > 100
+        or not username.replace("-", "").replace("_", "").replace(".", "").isalnum()
+    ):
         raise InvalidInput(
             "A username is 1-100 letters, digits, '.', '-' or '_'.", field="username"
         )
@@ -108,7 +112,9 @@ def create_token(
 def authenticate_token(session: Session, clear: str) -> tuple[User, ApiToken]:
     token = session.exec(select(ApiToken).where(ApiToken.token_hash == hash_token(clear))).first()
     if token is None:
-        raise Unauthenticated("The bearer token is not known; create one with `appliance token create`.")
+        raise Unauthenticated(
+            "The bearer token is not known; create one with `appliance token create`."
+        )
     if token.expires_at is not None and token.expires_at <= utcnow():
         raise Unauthenticated("The bearer token has expired; create a new one.")
     user = session.get(User, token.owner_id)

@@ -29,7 +29,7 @@ def test_stream_replays_then_follows_live_until_done(
     api, task_id = _setup_task(blocking_server, server_tokens)
     seen: list[tuple[int, str, dict[str, object]]] = []
     for ev in api.events(task_id):
-        seen.append((int(ev.id or 0), ev.event, ev.data["payload"]))  # type: ignore[arg-type]
+        seen.append((int(ev.id or 0), ev.event, ev.data["payload"]))
         if ev.data["payload"] == {"message": "waiting at the gate"}:
             (gate_dir / task_id).touch()  # the rest arrives live
     api.close()

@@ -25,7 +25,10 @@ def test_metrics_expose_tasks_by_status_and_latency(client: TestClient, tokens: 
     client.get("/api/v1/tasks", headers=auth(tokens.viewer))
     text = client.get("/metrics").text
     assert 'appliance_tasks{status="queued"} 0.0' in text
-    assert 'appliance_http_request_duration_seconds_count{method="GET",route="/api/v1/tasks",status="200"}' in text
+    assert (
+        'appliance_http_request_duration_seconds_count{method="GET",route="/api/v1/tasks",status="200"}'
+        in text
+    )
 
 
 def test_openapi_is_served_under_api_v1(client: TestClient) -> None:

@@ -36,7 +36,9 @@ def _wait_status(client: TestClient, token: str, task_id: str, status: str) -> d
     raise AssertionError(f"task never reached {status}: {task}")
 
 
-def test_submit_returns_201_queued_and_task_runs_to_done(client: TestClient, tokens: Tokens) -> None:
+def test_submit_returns_201_queued_and_task_runs_to_done(
+    client: TestClient, tokens: Tokens
+) -> None:
     repo_id = _repo(client, tokens)
     created = _submit(
         client,
@@ -66,7 +68,8 @@ def test_list_filters_by_status_and_repository_and_paginates(
     page = client.get(
         "/api/v1/tasks", params={"repository_id": a, "limit": 2}, headers=auth(tokens.viewer)
     ).json()
-    assert page["total"] == 3 and len(page["items"]) == 2
+    assert page["total"] == 3
+    assert len(page["items"]) == 2
     page2 = client.get(
         "/api/v1/tasks",
         params={"repository_id": a, "limit": 2, "offset": 2},
@@ -191,7 +194,9 @@ def test_every_state_change_is_audited_and_chain_verifies(
     task_id = _submit(client, tokens.dev, repo_id)["task_id"]
     _wait_status(client, tokens.dev, task_id, "done")
     client.patch(
-        f"/api/v1/repositories/{repo_id}", json={"default_branch": "dev"}, headers=auth(tokens.admin)
+        f"/api/v1/repositories/{repo_id}",
+        json={"default_branch": "dev"},
+        headers=auth(tokens.admin),
     )
     appliance = client.app.state.appliance  # type: ignore[attr-defined]
     with appliance.db.session() as s:

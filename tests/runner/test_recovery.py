@@ -20,7 +20,9 @@ from tests.servers import REPO_ROOT, ServerProcess
 pytestmark = pytest.mark.slow
 
 
-def _wait(api: ApiClient, task_id: str, predicate: object, timeout: float = 20) -> dict[str, object]:
+def _wait(
+    api: ApiClient, task_id: str, predicate: object, timeout: float = 20
+) -> dict[str, object]:
     assert callable(predicate)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

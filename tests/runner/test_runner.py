@@ -5,13 +5,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from appliance.runner import EventHub, Graph, TaskRunner
+from appliance.runner import EventHub, Graph, Outcome, TaskRunner
 from appliance.states import Priority, TaskStatus
 from appliance.store import audit
 from appliance.store import tasks as task_store
 from appliance.store.db import Database
 from appliance.store.models import Repository, TaskCreate
-from appliance.runner import Outcome
 from tests import graphs
 
 
@@ -35,9 +34,9 @@ def _status(db: Database, task_id: str) -> TaskStatus:
         return task_store.get_task(s, task_id).status
 
 
-async def _until(predicate: object, timeout: float = 5.0) -> None:
+async def _until(predicate: object, within: float = 5.0) -> None:
     assert callable(predicate)
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + within
     while not predicate():
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not met in time")
@@ -105,7 +104,8 @@ async def test_concurrency_is_bounded(db: Database) -> None:
         runner.submit(task_id, Priority.normal)
     await _until(lambda: len(node.started) == 2)
     await asyncio.sleep(0.1)
-    assert len(node.started) == 2 and node.running == 2
+    assert len(node.started) == 2
+    assert node.running == 2
     for task_id in ids:
         node.gate(task_id).set()
     await _until(lambda: all(_status(db, t) == TaskStatus.done for t in ids))
@@ -168,7 +168,10 @@ async def test_node_exception_fails_task_with_message(db: Database) -> None:
             raise RuntimeError("disk on fire")
 
     runner = TaskRunner(
-        db=db, graph=Graph(start="preparing", nodes={"preparing": Boom()}), hub=EventHub(), concurrency=1
+        db=db,
+        graph=Graph(start="preparing", nodes={"preparing": Boom()}),
+        hub=EventHub(),
+        concurrency=1,
     )
     await runner.start()
     task_id = _create(db, "x")

@@ -12,7 +12,9 @@ from appliance.store.db import Database
 def _fill(db: Database, n: int) -> None:
     with db.write() as s:
         for i in range(n):
-            audit.append(s, actor="alice", action="thing.do", subject=f"thing:{i}", details={"i": i})
+            audit.append(
+                s, actor="alice", action="thing.do", subject=f"thing:{i}", details={"i": i}
+            )
 
 
 def _tamper(path: Path, *statements: str) -> None:
@@ -30,7 +32,8 @@ def test_intact_chain_verifies(db: Database) -> None:
     _fill(db, 5)
     with db.session() as s:
         result = audit.verify(s)
-    assert result.ok and result.checked == 5
+    assert result.ok
+    assert result.checked == 5
     assert len(result.head_hash) == 64
 
 
@@ -67,7 +70,8 @@ def test_rewritten_and_renumbered_chain_is_caught(db: Database, settings: Settin
     )
     with db.session() as s:
         result = audit.verify(s)
-    assert not result.ok and result.broken_seq == 2
+    assert not result.ok
+    assert result.broken_seq == 2
 
 
 def test_concurrent_appends_keep_one_chain(db: Database) -> None:
@@ -89,7 +93,8 @@ def test_concurrent_appends_keep_one_chain(db: Database) -> None:
     assert errors == []
     with db.session() as s:
         result = audit.verify(s)
-    assert result.ok and result.checked == 80
+    assert result.ok
+    assert result.checked == 80
 
 
 def test_read_filters_by_actor_and_action(db: Database) -> None:

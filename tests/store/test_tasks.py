@@ -100,7 +100,9 @@ def test_transition_writes_checkpoint_event_and_audit_together(db: Database) -> 
         )
     with db.session() as s:
         cp = task_store.latest_checkpoint(s, task.id)
-        assert cp is not None and (cp.node, cp.state) == ("preparing", {"k": 1})
+        assert cp is not None
+        assert (cp.node, cp.state) == ("preparing", {"k": 1})
         t = task_store.get_task(s, task.id)
-        assert t.status == TaskStatus.preparing and t.started_at is not None
+        assert t.status == TaskStatus.preparing
+        assert t.started_at is not None
         assert audit.read(s, action="task.transition")[0].details["to"] == "preparing"

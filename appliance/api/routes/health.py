@@ -28,7 +28,9 @@ def readyz(appliance: ApplianceDep) -> JSONResponse:
         current = migrate.current_revision(appliance.db.engine)
         head = migrate.head_revision()
         checks["migrations"] = (
-            "ok" if current == head else f"at {current or 'none'}, expected {head}: run `appliance migrate`"
+            "ok"
+            if current == head
+            else f"at {current or 'none'}, expected {head}: run `appliance migrate`"
         )
     except Exception as exc:  # a probe reports, it does not raise
         checks["database"] = f"unreachable: {type(exc).__name__}: {exc}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -111,7 +112,9 @@ async def cancel_task(task_id: str, appliance: ApplianceDep, principal: Develope
 
     created_by = await asyncio.to_thread(owner)
     if created_by != principal.username and not principal.can(Role.admin):
-        raise Forbidden(f"Task {task_id} belongs to {created_by}; only they or an admin can cancel it.")
+        raise Forbidden(
+            f"Task {task_id} belongs to {created_by}; only they or an admin can cancel it."
+        )
     task = await appliance.runner.cancel(task_id, actor=principal.username)
     return _detail(task)
 
@@ -161,13 +164,9 @@ async def follow_events(
                     return
                 if await request.is_disconnected():
                     return
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), timeout=_POLL_S)
-                except TimeoutError:
-                    pass
         finally:
             appliance.hub.unsubscribe(task_id, wake)
 
     return EventSourceResponse(stream(), ping=15, headers={"Cache-Control": "no-store"})
-
-

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.servers import REPO_ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def _doctor(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "appliance", "doctor", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        env={**os.environ, **env},
+        check=False,
+    )
+
+
+def test_doctor_reports_unmigrated_database_and_missing_podman(tmp_path: Path) -> None:
+    empty_bin = tmp_path / "bin"
+    empty_bin.mkdir()
+    result = _doctor({"PATH": str(empty_bin)})
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    checks = {c["name"]: c for c in report["checks"]}
+    assert report["ok"] is False
+    assert checks["data_dir"]["status"] == "ok"
+    assert checks["database"]["status"] == "fail"
+    assert "appliance migrate" in checks["database"]["message"]
+    assert checks["podman"]["status"] == "fail"
+    assert "apt-get install podman" in checks["podman"]["message"]
+    assert checks["gpus"]["status"] == "warn"
+
+
+def test_doctor_fails_on_unreachable_model_endpoint(tmp_path: Path) -> None:
+    result = _doctor({"APPLIANCE_MODELS__ENDPOINTS": '["http://127.0.0.1:9/v1"]'})
+    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    assert checks["models"]["status"] == "fail"
+    assert "127.0.0.1:9" in checks["models"]["message"]
+    assert result.returncode == 1
