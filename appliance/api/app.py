@@ -7,6 +7,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from fastapi.responses import RedirectResponse
+from fastapi_offline import FastAPIOffline
 
 from appliance.api import errors
 from appliance.api.metrics import Metrics, RequestMiddleware
@@ -33,12 +35,14 @@ def create_app(
         finally:
             await appliance.stop()
 
-    app = FastAPI(
+    # Docs served from packaged files: the appliance runs on networks without a CDN.
+    app = FastAPIOffline(
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+        static_url="/api/v1/docs-static",
         title="Coding Agent Appliance",
         version="0.1.0",
         openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
-        redoc_url=None,
         lifespan=lifespan,
     )
     app.state.appliance = appliance
@@ -51,4 +55,9 @@ def create_app(
     app.include_router(api)
     app.include_router(health.router)
     app.add_middleware(RequestMiddleware, metrics=metrics)
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        return RedirectResponse("/api/v1/docs")
+
     return app

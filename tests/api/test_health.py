@@ -41,3 +41,11 @@ def test_every_response_carries_a_request_id(client: TestClient) -> None:
     r = client.get("/healthz", headers={"X-Request-ID": "abc123"})
     assert r.headers["x-request-id"] == "abc123"
     assert len(client.get("/healthz").headers["x-request-id"]) == 32
+
+
+def test_api_docs_work_without_internet(client: TestClient) -> None:
+    assert client.get("/", follow_redirects=False).headers["location"] == "/api/v1/docs"
+    page = client.get("/api/v1/docs").text
+    assert "cdn." not in page
+    assert "https://" not in page
+    assert client.get("/api/v1/docs-static/swagger-ui-bundle.js").status_code == 200
