@@ -69,9 +69,10 @@ def configure_logging(level: str = "INFO", *, stream: Any = None) -> None:
     handler.addFilter(_ContextFilter())
     handler.setFormatter(
         _RedactingJsonFormatter(
-            "{asctime}{levelname}{name}{message}{request_id}{task_id}",
+            "{levelname}{name}{message}{request_id}{task_id}",
             style="{",
-            rename_fields={"asctime": "ts", "levelname": "level", "name": "logger"},
+            rename_fields={"levelname": "level", "name": "logger"},
+            timestamp="ts",
         )
     )
     root = logging.getLogger()
@@ -81,5 +82,6 @@ def configure_logging(level: str = "INFO", *, stream: Any = None) -> None:
         lg = logging.getLogger(name)
         lg.handlers[:] = []
         lg.propagate = True
+    logging.getLogger("alembic").setLevel(max(root.level, logging.WARNING))
     # Our middleware logs each request with its id; uvicorn's access line would repeat it.
     logging.getLogger("uvicorn.access").disabled = True

@@ -33,27 +33,19 @@ def _ts_text(ts: datetime) -> str:
     return ts.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
-def record_hash(
-    *,
-    prev_hash: str,
-    seq: int,
-    ts: datetime,
-    actor: str,
-    action: str,
-    subject: str,
-    details: dict[str, Any],
-) -> str:
+def record_hash(rec: AuditRecord) -> str:
+    """sha256(prev_hash ‖ canonical JSON of seq, ts, actor, action, subject, details)."""
     body = canonical_json(
         {
-            "seq": seq,
-            "ts": _ts_text(ts),
-            "actor": actor,
-            "action": action,
-            "subject": subject,
-            "details": details,
+            "seq": rec.seq,
+            "ts": _ts_text(rec.ts),
+            "actor": rec.actor,
+            "action": rec.action,
+            "subject": rec.subject,
+            "details": rec.details,
         }
     )
-    return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
+    return hashlib.sha256((rec.prev_hash + body).encode("utf-8")).hexdigest()
 
 
 def append(
@@ -66,28 +58,17 @@ def append(
 ) -> AuditRecord:
     """Append one record in the caller's transaction (which must hold the write lock)."""
     last = session.exec(select(AuditRecord).order_by(col(AuditRecord.seq).desc()).limit(1)).first()
-    prev_hash = last.hash if last else GENESIS_HASH
-    seq = last.seq + 1 if last else 1
-    details = json.loads(canonical_json(details or {}))  # what is hashed is what is stored
-    ts = utcnow()
     record = AuditRecord(
-        seq=seq,
-        ts=ts,
+        seq=last.seq + 1 if last else 1,
+        ts=utcnow(),
         actor=actor,
         action=action,
         subject=subject,
-        details=details,
-        prev_hash=prev_hash,
-        hash=record_hash(
-            prev_hash=prev_hash,
-            seq=seq,
-            ts=ts,
-            actor=actor,
-            action=action,
-            subject=subject,
-            details=details,
-        ),
+        details=json.loads(canonical_json(details or {})),  # what is hashed is what is stored
+        prev_hash=last.hash if last else GENESIS_HASH,
+        hash="",
     )
+    record.hash = record_hash(record)
     session.add(record)
     session.flush()
     return record
@@ -162,15 +143,7 @@ def verify(session: Session) -> VerifyResult:
                 rec.seq,
                 f"record {rec.seq} does not link to record {rec.seq - 1} (prev_hash differs)",
             )
-        want = record_hash(
-            prev_hash=rec.prev_hash,
-            seq=rec.seq,
-            ts=rec.ts,
-            actor=rec.actor,
-            action=rec.action,
-            subject=rec.subject,
-            details=rec.details,
-        )
+        want = record_hash(rec)
         if want != rec.hash:
             return VerifyResult(
                 False,

@@ -120,15 +120,9 @@ class TaskCreate(SQLModel):
         return value
 
 
-class Task(SQLModel, table=True):
-    __table_args__ = (Index("ix_task_status_priority", "status", "priority"),)
-
-    id: str = Field(default_factory=lambda: str(uuid.uuid4()), primary_key=True)
-    repository_id: int = Field(foreign_key="repository.id", index=True)
+class TaskBase(SQLModel):
+    repository_id: int
     prompt: str
-    constraints: dict[str, Any] = Field(
-        default_factory=dict, sa_column=Column(JSON, nullable=False)
-    )
     priority: Priority = Priority.normal
     status: TaskStatus = TaskStatus.queued
     step: str | None = None
@@ -145,25 +139,19 @@ class Task(SQLModel, table=True):
     failure_message: str | None = None
 
 
-class TaskPublic(SQLModel):
+class Task(TaskBase, table=True):
+    __table_args__ = (Index("ix_task_status_priority", "status", "priority"),)
+
+    id: str = Field(default_factory=lambda: str(uuid.uuid4()), primary_key=True)
+    repository_id: int = Field(foreign_key="repository.id", index=True)
+    constraints: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
+
+
+class TaskPublic(TaskBase):
     id: str
-    repository_id: int
-    prompt: str
     constraints: TaskConstraints
-    priority: Priority
-    status: TaskStatus
-    step: str | None
-    progress: float | None
-    created_by: str
-    created_at: datetime
-    updated_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    branch: str | None
-    summary: str | None
-    pr_url: str | None
-    failure_category: FailureCategory | None
-    failure_message: str | None
 
 
 class TaskEvent(SQLModel, table=True):

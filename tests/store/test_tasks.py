@@ -7,7 +7,7 @@ from appliance.states import TaskStatus
 from appliance.store import audit
 from appliance.store import tasks as task_store
 from appliance.store.db import Database
-from appliance.store.models import Repository, TaskCreate
+from appliance.store.models import Repository, Task, TaskCreate
 
 
 def _repo(db: Database) -> int:
@@ -19,15 +19,19 @@ def _repo(db: Database) -> int:
         return repo.id
 
 
-def test_create_task_records_event_and_audit(db: Database) -> None:
-    repo_id = _repo(db)
+def _task(db: Database, repo_id: int, prompt: str = "p") -> Task:
     with db.write() as s:
-        task = task_store.create_task(
+        return task_store.create_task(
             s,
-            task_in=TaskCreate(repository_id=repo_id, prompt="add a flag"),
+            task_in=TaskCreate(repository_id=repo_id, prompt=prompt),
             created_by="dana",
             max_prompt_chars=100,
         )
+
+
+def test_create_task_records_event_and_audit(db: Database) -> None:
+    repo_id = _repo(db)
+    task = _task(db, repo_id, "add a flag")
     with db.session() as s:
         events = task_store.events_after(s, task.id, 0)
         records = audit.read(s, subject=f"task:{task.id}")
@@ -49,13 +53,7 @@ def test_over_long_prompt_is_refused_with_the_limit(db: Database) -> None:
 
 def test_illegal_transition_changes_nothing(db: Database) -> None:
     repo_id = _repo(db)
-    with db.write() as s:
-        task = task_store.create_task(
-            s,
-            task_in=TaskCreate(repository_id=repo_id, prompt="p"),
-            created_by="dana",
-            max_prompt_chars=100,
-        )
+    task = _task(db, repo_id)
     with pytest.raises(InvalidTransition, match="queued; it cannot become done"), db.write() as s:
         task_store.transition(s, task_store.get_task(s, task.id), TaskStatus.done, actor="x")
     with db.session() as s:
@@ -65,13 +63,7 @@ def test_illegal_transition_changes_nothing(db: Database) -> None:
 
 def test_keyed_event_is_written_once(db: Database) -> None:
     repo_id = _repo(db)
-    with db.write() as s:
-        task = task_store.create_task(
-            s,
-            task_in=TaskCreate(repository_id=repo_id, prompt="p"),
-            created_by="dana",
-            max_prompt_chars=100,
-        )
+    task = _task(db, repo_id)
     for _ in range(3):
         with db.write() as s:
             task_store.add_event(s, task_id=task.id, kind="log", payload={}, key="branch-made")
@@ -82,13 +74,7 @@ def test_keyed_event_is_written_once(db: Database) -> None:
 
 def test_transition_writes_checkpoint_event_and_audit_together(db: Database) -> None:
     repo_id = _repo(db)
-    with db.write() as s:
-        task = task_store.create_task(
-            s,
-            task_in=TaskCreate(repository_id=repo_id, prompt="p"),
-            created_by="dana",
-            max_prompt_chars=100,
-        )
+    task = _task(db, repo_id)
     with db.write() as s:
         task_store.transition(
             s,
