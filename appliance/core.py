@@ -7,8 +7,10 @@ migrates the database and starts the runner.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from appliance.config import Settings
@@ -46,6 +48,11 @@ class Appliance:
         before, after = migrate.upgrade(self.db.engine)
         if before != after:
             log.info("database migrated from %s to %s", before or "empty", after)
+        # Blocking store calls run in worker threads; the default pool (cores + 4) is too
+        # small for many live event streams on a 2-core server.
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(max_workers=32, thread_name_prefix="appliance-io")
+        )
         await self.runner.start()
         log.info("appliance started (data dir %s)", self.settings.data_dir.resolve())
 

@@ -42,7 +42,9 @@ class Principal:
         return self.role.allows(needed)
 
 
-def get_principal(request: Request, session: SessionDep) -> Principal:
+def get_principal(request: Request, appliance: ApplianceDep) -> Principal:
+    """Checks the bearer token in a session of its own, closed at once: a long request
+    (an event stream) must not hold a pooled connection for its whole life."""
     header = request.headers.get("authorization", "")
     scheme, _, credentials = header.partition(" ")
     if scheme.lower() != "bearer" or not credentials.strip():
@@ -50,7 +52,8 @@ def get_principal(request: Request, session: SessionDep) -> Principal:
             "Send an API token as 'Authorization: Bearer <token>'; "
             "create one with `appliance token create USERNAME`."
         )
-    user, token = users.authenticate_token(session, credentials.strip())
+    with appliance.db.session() as session:
+        user, token = users.authenticate_token(session, credentials.strip())
     return Principal(username=user.username, role=token.role, token_id=token.id)
 
 

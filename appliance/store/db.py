@@ -10,6 +10,7 @@ record happen under one lock.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -24,7 +25,15 @@ _IMMEDIATE = "appliance_immediate"
 def create_db_engine(url: str, *, busy_timeout_ms: int = 5000) -> Engine:
     is_sqlite = url.startswith("sqlite")
     connect_args: dict[str, Any] = {"check_same_thread": False} if is_sqlite else {}
-    engine = create_engine(url, connect_args=connect_args, pool_pre_ping=not is_sqlite)
+    pool: dict[str, Any] = (
+        # SQLite connections are cheap; size the pool past the worker threads that may
+        # each hold one (the API's thread pool, the runner's executor), so requests
+        # never wait on the pool itself.
+        {"pool_size": 32, "max_overflow": 64, "pool_timeout": 10}
+        if is_sqlite and ":memory:" not in url and url != "sqlite://"
+        else {}
+    )
+    engine = create_engine(url, connect_args=connect_args, pool_pre_ping=not is_sqlite, **pool)
     if is_sqlite:
         _configure_sqlite(engine, busy_timeout_ms)
     return engine
@@ -55,6 +64,11 @@ class Database:
         self.url = url
         self.engine = create_db_engine(url, busy_timeout_ms=busy_timeout_ms)
         self._write_engine = self.engine.execution_options(**{_IMMEDIATE: True})
+        # Writers of this process queue here, promptly and in order, instead of in
+        # SQLite's busy handler, which sleeps in growing steps (up to 100 ms) and lets
+        # a burst of writers starve one another. Other processes (the CLI) still meet
+        # the busy timeout.
+        self._write_lock = threading.Lock()
 
     def session(self) -> Session:
         """A session for reading (a write through it may hit SQLITE_BUSY)."""
@@ -63,7 +77,11 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """One write transaction: committed on success, rolled back on any error."""
-        with Session(self._write_engine, expire_on_commit=False) as session, session.begin():
+        with (
+            self._write_lock,
+            Session(self._write_engine, expire_on_commit=False) as session,
+            session.begin(),
+        ):
             yield session
 
     def dispose(self) -> None:

@@ -169,13 +169,6 @@ class TaskEvent(SQLModel, table=True):
     ts: datetime = Field(default_factory=utcnow)
 
 
-class TaskEventPublic(SQLModel):
-    seq: int
-    kind: str
-    payload: dict[str, Any]
-    ts: datetime
-
-
 class Checkpoint(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     task_id: str = Field(foreign_key="task.id", index=True)

@@ -62,3 +62,53 @@ def test_stream_needs_a_token_and_a_real_task(
         headers={"Authorization": f"Bearer {server_tokens.viewer}"},
     )
     assert r.status_code == 404
+
+
+def test_many_open_streams_do_not_starve_other_requests(
+    blocking_server: ServerProcess, server_tokens: Tokens, gate_dir: Path
+) -> None:
+    """40 streams held open on waiting tasks, then 30 submissions at once: all answered."""
+    import concurrent.futures
+    import threading
+    import time
+
+    api, _ = _setup_task(blocking_server, server_tokens)
+    task_ids = [
+        api.request("POST", "/tasks", json={"repository_id": 1, "prompt": f"t{i}"})["task_id"]
+        for i in range(40)
+    ]
+    api.close()
+    headers = {"Authorization": f"Bearer {server_tokens.viewer}"}
+    opened = threading.Barrier(len(task_ids) + 1, timeout=30)
+    stop = threading.Event()
+
+    def hold(task_id: str) -> int:
+        with httpx.stream(
+            "GET",
+            f"{blocking_server.url}/api/v1/tasks/{task_id}/events",
+            headers=headers,
+            timeout=30,
+        ) as r:
+            opened.wait()
+            stop.wait(30)
+            return r.status_code
+
+    def submit(i: int) -> tuple[int, float]:
+        start = time.monotonic()
+        r = httpx.post(
+            f"{blocking_server.url}/api/v1/tasks",
+            json={"repository_id": 1, "prompt": f"burst {i}"},
+            headers={"Authorization": f"Bearer {server_tokens.dev}"},
+            timeout=30,
+        )
+        return r.status_code, time.monotonic() - start
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=80) as pool:
+        streams = [pool.submit(hold, t) for t in task_ids]
+        opened.wait()
+        burst = list(pool.map(submit, range(30)))
+        stop.set()
+        statuses = [f.result() for f in streams]
+    assert statuses == [200] * 40
+    assert [code for code, _ in burst] == [201] * 30
+    assert max(elapsed for _, elapsed in burst) < 10

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from pydantic import BaseModel
@@ -16,7 +16,7 @@ from appliance.api.deps import ApplianceDep, Developer, SessionDep, Viewer
 from appliance.errors import Forbidden
 from appliance.states import TERMINAL, TaskStatus
 from appliance.store import tasks as task_store
-from appliance.store.models import Role, Task, TaskCreate, TaskEventPublic, TaskPublic
+from appliance.store.models import Role, Task, TaskCreate, TaskPublic
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
@@ -119,10 +119,8 @@ async def cancel_task(task_id: str, appliance: ApplianceDep, principal: Develope
     return _detail(task)
 
 
-def _sse(event: TaskEventPublic) -> ServerSentEvent:
-    return ServerSentEvent(
-        id=str(event.seq), event=event.kind, data=json.dumps(event.model_dump(mode="json"))
-    )
+def _sse(event: dict[str, Any]) -> ServerSentEvent:
+    return ServerSentEvent(id=str(event["seq"]), event=event["kind"], data=json.dumps(event))
 
 
 @router.get(
@@ -138,26 +136,32 @@ async def follow_events(
     last_event_id: Annotated[int | None, Header(ge=0)] = None,
 ) -> EventSourceResponse:
     """Replays the task's events after ``Last-Event-ID``, then follows live; ends when the
-    task is finished (done, failed, cancelled, rejected)."""
+    task is finished (done, failed, cancelled, rejected). Each event's data is
+    ``{"seq", "kind", "payload", "ts"}``; the SSE id is ``seq``."""
 
-    def read_after(after: int) -> tuple[list[TaskEventPublic], TaskStatus]:
+    def current_status() -> TaskStatus:
         with appliance.db.session() as session:
-            task = task_store.get_task(session, task_id)
-            rows = task_store.events_after(session, task_id, after)
-            return [TaskEventPublic.model_validate(r.model_dump()) for r in rows], task.status
+            return task_store.get_task(session, task_id).status
 
-    await asyncio.to_thread(read_after, 0)  # 404 before the stream starts
+    def read_after(after: int) -> list[dict[str, Any]]:
+        with appliance.db.session() as session:
+            return task_store.event_dicts_after(session, task_id, after)
+
+    status = await asyncio.to_thread(current_status)  # 404 before the stream starts
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
+        nonlocal status
         last = last_event_id or 0
         wake = appliance.hub.subscribe(task_id)
         try:
             while True:
                 wake.clear()
-                rows, status = await asyncio.to_thread(read_after, last)
+                rows = await asyncio.to_thread(read_after, last)
                 for row in rows:
+                    if row["kind"] == "status":
+                        status = TaskStatus(row["payload"]["status"])
                     yield _sse(row)
-                    last = row.seq
+                    last = row["seq"]
                 if rows:
                     continue
                 if status in TERMINAL:
