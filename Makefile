@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help system venv init run test test-fast lint format bench clean
+.PHONY: help system venv init sandbox-images run test test-fast lint format bench clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -23,6 +23,8 @@ system:  ## Install missing system packages (apt, as root)
 	  if [ "$$(id -u)" != 0 ]; then echo "run as root (or install:$$missing) and retry" >&2; exit 1; fi; \
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	else echo "system packages: nothing missing"; fi
+	@if [ "$$(id -u)" = 0 ]; then sandbox/host/setup-host.sh; \
+	else echo "not root: skipping the sandbox host set-up (sandbox/host/setup-host.sh)"; fi
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,7 +37,11 @@ venv: system $(STAMP)  ## Create .venv and install the project with its dev tool
 init: venv  ## Create the data directory and migrate the database
 	$(BIN)/appliance migrate
 
-run: init  ## Serve on 127.0.0.1:8000 in development mode
+sandbox-images: venv  ## Build the sandbox images if missing (~1 min each, once)
+	$(BIN)/appliance sandbox build-image python --if-missing
+	$(BIN)/appliance sandbox build-image node --if-missing
+
+run: init sandbox-images  ## Serve on 127.0.0.1:8000 in development mode
 	APPLIANCE_DEV_MODE=$${APPLIANCE_DEV_MODE:-1} $(BIN)/appliance serve
 
 lint: venv  ## ruff (lint + format check) and mypy
@@ -47,14 +53,15 @@ format: venv  ## Apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: venv lint  ## Lint, then the whole test suite
+test: venv lint sandbox-images  ## Lint, then the whole test suite
 	$(BIN)/pytest -q
 
 test-fast: venv  ## The tests without the slow (subprocess/server) ones
 	$(BIN)/pytest -q -m "not slow"
 
-bench: venv  ## Benchmarks that print figures
+bench: venv sandbox-images  ## Benchmarks that print figures
 	$(BIN)/python bench/api_load.py
+	$(BIN)/python bench/sandbox.py
 
 clean:  ## Remove the virtual environment (keeps ./var)
 	rm -rf $(VENV)

@@ -1,0 +1,134 @@
+"""The sandbox user and its rootless Podman API service, started and supervised here.
+
+The appliance (root in tests, or the sandbox user itself) runs
+``podman system service --time=0 unix://<runtime dir>/podman/podman.sock`` as the
+sandbox user and talks to it with podman-py. Containers survive a restart of the
+service (conmon runs on its own); a stale socket after a crash does no harm.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from podman import PodmanClient
+from podman.errors import APIError
+
+from sandbox.errors import SandboxUnavailable
+
+DEFAULT_USER = "appliance-sandbox"
+SETUP_HINT = "run `sandbox/host/setup-host.sh` as root (make test/make run do)"
+
+
+@dataclass(frozen=True)
+class SandboxUser:
+    name: str
+    uid: int
+    gid: int
+    home: Path
+
+    @property
+    def runtime_dir(self) -> Path:
+        return Path(f"/run/user/{self.uid}")
+
+    @classmethod
+    def lookup(cls, name: str = DEFAULT_USER) -> SandboxUser:
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            raise SandboxUnavailable(f"the sandbox user {name!r} does not exist: {SETUP_HINT}") from None
+        return cls(name, entry.pw_uid, entry.pw_gid, Path(entry.pw_dir))
+
+    def env(self) -> dict[str, str]:
+        return {
+            "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+            "HOME": str(self.home),
+            "USER": self.name,
+            "LOGNAME": self.name,
+            "XDG_RUNTIME_DIR": str(self.runtime_dir),
+        }
+
+    def command(self, argv: list[str]) -> list[str]:
+        """``argv`` run as this user (from root), or as is (when we are this user)."""
+        euid = os.geteuid()
+        if euid == self.uid:
+            return ["env", "-i", *(f"{k}={v}" for k, v in self.env().items()), *argv]
+        if euid != 0:
+            raise SandboxUnavailable(
+                f"running as uid {euid}: only root or {self.name} can drive the sandboxes"
+            )
+        env = [f"{k}={v}" for k, v in self.env().items()]
+        return ["runuser", "-u", self.name, "--", "env", "-i", *env, *argv]
+
+    def run(self, argv: list[str], *, timeout: float = 600, **kwargs: object) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(  # type: ignore[call-overload, no-any-return]
+            self.command(argv), timeout=timeout, check=False, capture_output=True, **kwargs
+        )
+
+
+class PodmanService:
+    def __init__(self, user: SandboxUser, *, log_path: Path | None = None) -> None:
+        self.user = user
+        self.socket = user.runtime_dir / "podman" / "podman.sock"
+        self.url = f"unix://{self.socket}"
+        self.log_path = log_path or Path("/tmp") / f"appliance-podman-{user.uid}.log"  # noqa: S108
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def ping(self) -> bool:
+        if not self.socket.exists():
+            return False
+        try:
+            with PodmanClient(base_url=self.url, timeout=5) as client:
+                return bool(client.ping())
+        except (APIError, OSError, Exception):  # any failure means "not answering"
+            return False
+
+    def ensure_running(self, timeout: float = 15.0) -> None:
+        if self.ping():
+            return
+        if shutil.which("podman") is None:
+            raise SandboxUnavailable(f"podman is not installed: {SETUP_HINT}")
+        self._prepare_runtime_dir()
+        with self.log_path.open("ab") as log:
+            self._proc = subprocess.Popen(
+                self.user.command(["podman", "system", "service", "--time=0", self.url]),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # outlives us; the next start reuses it
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.ping():
+                return
+            if self._proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        tail = self.log_path.read_text(errors="replace")[-1500:] if self.log_path.exists() else ""
+        raise SandboxUnavailable(
+            f"the Podman API service for {self.user.name} did not start at {self.socket}; "
+            f"its log ({self.log_path}) ends with:\n{tail}"
+        )
+
+    def _prepare_runtime_dir(self) -> None:
+        run_dir = self.user.runtime_dir / "podman"
+        if os.geteuid() == 0:
+            for path in (self.user.runtime_dir, run_dir):
+                path.mkdir(mode=0o700, parents=True, exist_ok=True)
+                os.chown(path, self.user.uid, self.user.gid)
+        elif not run_dir.is_dir():
+            raise SandboxUnavailable(f"{run_dir} is missing: {SETUP_HINT}")
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+        self._proc = None
