@@ -20,9 +20,11 @@ from sqlalchemy import text
 from appliance.config import Settings
 from appliance.store import migrate
 from appliance.store.db import Database
+from sandbox import cgroups, images
+from sandbox.errors import SandboxError
+from sandbox.service import SETUP_HINT, SandboxUser
 
 Status = Literal["ok", "warn", "fail"]
-SANDBOX_IMAGE = "localhost/appliance-sandbox:latest"
 
 
 @dataclass(frozen=True)
@@ -69,35 +71,53 @@ def _run(cmd: list[str], timeout: float = 20) -> subprocess.CompletedProcess[str
 
 def check_podman(_settings: Settings) -> Check:
     if shutil.which("podman") is None:
-        return Check("podman", "fail", "podman is not installed: `apt-get install podman`")
+        return Check("podman", "fail", f"podman is not installed: {SETUP_HINT}")
     try:
-        info = _run(["podman", "info", "--format", "json"])
+        user = SandboxUser.lookup()
+        info = user.run(["podman", "info", "--format", "json"], timeout=30)
+    except SandboxError as exc:
+        return Check("podman", "fail", exc.message)
     except subprocess.TimeoutExpired:
-        return Check("podman", "fail", "`podman info` did not answer in 20 s")
+        return Check("podman", "fail", "`podman info` as the sandbox user did not answer in 30 s")
     if info.returncode != 0:
-        return Check("podman", "fail", f"`podman info` failed: {info.stderr.strip()[:300]}")
+        return Check("podman", "fail", f"rootless podman fails: {info.stderr.decode()[-300:]}")
     host = json.loads(info.stdout).get("host", {})
-    rootless = bool(host.get("security", {}).get("rootless"))
-    if not rootless and shutil.which("newuidmap") is None:
-        return Check(
-            "podman",
-            "fail",
-            "running as root and newuidmap is missing, so rootless containers cannot start: "
-            "`apt-get install uidmap`",
-        )
-    mode = "rootless" if rootless else "root here; rootless-capable (uidmap present)"
-    return Check("podman", "ok", f"podman {host.get('ociRuntime', {}).get('name', '')} {mode}")
+    if not host.get("security", {}).get("rootless"):
+        return Check("podman", "fail", f"podman as {user.name} is not rootless")
+    runtime = host.get("ociRuntime", {}).get("name", "?")
+    return Check("podman", "ok", f"rootless as {user.name} (uid {user.uid}), runtime {runtime}")
 
 
-def check_sandbox_image(_settings: Settings) -> Check:
+def check_sandbox_images(_settings: Settings) -> Check:
+    try:
+        user = SandboxUser.lookup()
+    except SandboxError as exc:
+        return Check("sandbox_images", "fail", exc.message)
     if shutil.which("podman") is None:
-        return Check("sandbox_image", "fail", "podman is missing, so no sandbox image either")
-    result = _run(["podman", "image", "exists", SANDBOX_IMAGE])
-    if result.returncode != 0:
+        return Check("sandbox_images", "fail", "podman is missing, so no sandbox image either")
+    missing = [r.name for r in images.RECIPES.values() if not images.image_exists(user, r.name)]
+    if missing:
+        kinds = " ".join(k for k, r in images.RECIPES.items() if r.name in missing)
         return Check(
-            "sandbox_image", "fail", f"{SANDBOX_IMAGE} is not built: run `make sandbox-image`"
+            "sandbox_images",
+            "fail",
+            f"not built: {', '.join(missing)}; run `appliance sandbox build-image` for: {kinds}",
         )
-    return Check("sandbox_image", "ok", f"{SANDBOX_IMAGE} present")
+    return Check("sandbox_images", "ok", ", ".join(r.name for r in images.RECIPES.values()))
+
+
+def check_sandbox_limits(_settings: Settings) -> Check:
+    """Which limits this host really enforces for rootless sandboxes."""
+    ok, why = cgroups.can_manage()
+    always = "network none, cap-drop ALL, no-new-privileges, read-only root, rlimits"
+    if ok:
+        return Check("sandbox_limits", "ok", f"enforced: {always}, memory, pids, CPU ({why})")
+    return Check(
+        "sandbox_limits",
+        "fail",
+        f"enforced: {always}; NOT enforced: memory, pids, CPU ({why}); sandboxes refuse to "
+        "open unless their policy sets require_limits=false",
+    )
 
 
 def check_model_endpoints(settings: Settings) -> Check:
@@ -129,7 +149,8 @@ CHECKS: list[Callable[[Settings], Check]] = [
     check_data_dir,
     check_database,
     check_podman,
-    check_sandbox_image,
+    check_sandbox_images,
+    check_sandbox_limits,
     check_model_endpoints,
     check_gpus,
 ]

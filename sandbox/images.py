@@ -26,7 +26,12 @@ log = logging.getLogger(__name__)
 
 SUITE = "bookworm"
 IMAGE_VERSION = "1"
-_DPKG_EXCLUDES = ("/usr/share/doc/*", "/usr/share/man/*", "/usr/share/info/*", "/usr/share/locale/*")
+_DPKG_EXCLUDES = (
+    "/usr/share/doc/*",
+    "/usr/share/man/*",
+    "/usr/share/info/*",
+    "/usr/share/locale/*",
+)
 # Offline installs inside the sandbox read from the per-repository caches mounted
 # at /deps (a pip wheelhouse, an npm cache); nothing reaches a network.
 _PIP_CONF = """[global]
@@ -185,7 +190,9 @@ def build(
     if strap.returncode != 0:
         raise SandboxError(f"mmdebstrap failed ({strap.returncode}): {strap_err[-2000:]}")
     if imported.returncode != 0:
-        raise SandboxError(f"podman import failed: {imported.stderr.decode(errors='replace')[-2000:]}")
+        raise SandboxError(
+            f"podman import failed: {imported.stderr.decode(errors='replace')[-2000:]}"
+        )
     progress(f"[2/2] layering {spec.name} (podman build --network=none) ...")
     with tempfile.TemporaryDirectory(prefix="appliance-image-") as tmp:
         context = Path(tmp)
@@ -196,8 +203,17 @@ def build(
         for child in context.iterdir():
             child.chmod(0o644)
         built = user.run(
-            ["podman", "build", "--network=none", "--pull=never", "-t", spec.name,
-             "-f", str(context / "Containerfile"), str(context)],
+            [
+                "podman",
+                "build",
+                "--network=none",
+                "--pull=never",
+                "-t",
+                spec.name,
+                "-f",
+                str(context / "Containerfile"),
+                str(context),
+            ],
             timeout=1800,
         )
     if built.returncode != 0:
@@ -213,8 +229,11 @@ def save(kind: str, output: Path, *, user: SandboxUser) -> None:
     spec = recipe(kind)
     with output.open("wb") as fh:
         result = subprocess.run(
-            user.command(["podman", "save", spec.name]), stdout=fh, stderr=subprocess.PIPE,
-            check=False, timeout=1800,
+            user.command(["podman", "save", spec.name]),
+            stdout=fh,
+            stderr=subprocess.PIPE,
+            check=False,
+            timeout=1800,
         )
     if result.returncode != 0:
         raise SandboxError(f"podman save failed: {result.stderr.decode(errors='replace')[-1000:]}")
@@ -224,7 +243,10 @@ def load(archive: Path, *, user: SandboxUser) -> None:
     """Load an image tarball written by :func:`save` (``podman load``)."""
     with archive.open("rb") as fh:
         result = subprocess.run(
-            user.command(["podman", "load"]), stdin=fh, capture_output=True, check=False,
+            user.command(["podman", "load"]),
+            stdin=fh,
+            capture_output=True,
+            check=False,
             timeout=1800,
         )
     if result.returncode != 0:

@@ -45,7 +45,9 @@ class CappedBuffer:
         dropped = self.total - len(self._head) - len(tail)
         if dropped <= 0:
             return (bytes(self._head) + tail).decode("utf-8", errors="replace")
-        marker = f"\n[... {dropped:,} bytes of output dropped (kept the first and last parts) ...]\n"
+        marker = (
+            f"\n[... {dropped:,} bytes of output dropped (kept the first and last parts) ...]\n"
+        )
         return (
             bytes(self._head).decode("utf-8", errors="replace")
             + marker

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import secrets
+import stat
 import subprocess
 import threading
 import time
@@ -41,7 +42,7 @@ LABEL = "appliance.sandbox"
 TASK_LABEL = "appliance.task"
 # Git inside the container refuses a worktree owned by another uid without this.
 _BASE_ENV = {
-    "HOME": "/tmp",
+    "HOME": "/tmp",  # noqa: S108 - the container's own tmpfs
     "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "GIT_CONFIG_COUNT": "1",
     "GIT_CONFIG_KEY_0": "safe.directory",
@@ -82,12 +83,23 @@ def grant_access(worktree: Path, uid: int) -> None:
             f"cannot grant the sandbox user access to {worktree}: {result.stderr.strip()} "
             "(is the acl package installed and the filesystem mounted with ACLs?)"
         )
+    # Podman (as the sandbox user) must be able to reach the worktree: let it traverse
+    # (x only: no listing) any ancestor that others may not enter.
+    for parent in worktree.parents:
+        if parent.stat().st_mode & stat.S_IXOTH:
+            continue
+        subprocess.run(
+            ["setfacl", "-m", f"u:{uid}:x", str(parent)], check=False, capture_output=True
+        )
+        log.info("let the sandbox user traverse %s", parent)
 
 
 class PodmanSandbox:
     """The :class:`sandbox.base.Sandbox` implementation."""
 
-    def __init__(self, *, user: SandboxUser | None = None, service: PodmanService | None = None) -> None:
+    def __init__(
+        self, *, user: SandboxUser | None = None, service: PodmanService | None = None
+    ) -> None:
         self.user = user or SandboxUser.lookup()
         self.service = service or PodmanService(self.user)
         self._client: PodmanClient | None = None
@@ -154,7 +166,7 @@ class PodmanSandbox:
                         {
                             "type": "tmpfs",
                             "source": "tmpfs",
-                            "target": "/tmp",
+                            "target": "/tmp",  # noqa: S108 - a tmpfs in the container
                             "size": f"{policy.tmpfs_mb}m",
                         },
                         {"type": "bind", "source": str(worktree), "target": WORKSPACE},
@@ -196,7 +208,7 @@ class PodmanSandbox:
 
     def close(self) -> None:
         if self._client is not None:
-            self._client.close()
+            self._client.close()  # type: ignore[no-untyped-call]
             self._client = None
 
 
@@ -304,9 +316,9 @@ class PodmanSession:
                 )
                 stream.raise_for_status()
                 for chunk_out, chunk_err in stream_frames(stream, demux=True):
-                    if chunk_out:
+                    if isinstance(chunk_out, bytes) and chunk_out:
                         self._feed("stdout", chunk_out, out, on_output)
-                    if chunk_err:
+                    if isinstance(chunk_err, bytes) and chunk_err:
                         self._feed("stderr", chunk_err, err, on_output)
             except (APIError, OSError, ValueError):
                 if not fired.is_set():

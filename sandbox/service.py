@@ -41,7 +41,9 @@ class SandboxUser:
         try:
             entry = pwd.getpwnam(name)
         except KeyError:
-            raise SandboxUnavailable(f"the sandbox user {name!r} does not exist: {SETUP_HINT}") from None
+            raise SandboxUnavailable(
+                f"the sandbox user {name!r} does not exist: {SETUP_HINT}"
+            ) from None
         return cls(name, entry.pw_uid, entry.pw_gid, Path(entry.pw_dir))
 
     def env(self) -> dict[str, str]:
@@ -65,7 +67,9 @@ class SandboxUser:
         env = [f"{k}={v}" for k, v in self.env().items()]
         return ["runuser", "-u", self.name, "--", "env", "-i", *env, *argv]
 
-    def run(self, argv: list[str], *, timeout: float = 600, **kwargs: object) -> subprocess.CompletedProcess[bytes]:
+    def run(
+        self, argv: list[str], *, timeout: float = 600, **kwargs: object
+    ) -> subprocess.CompletedProcess[bytes]:
         return subprocess.run(  # type: ignore[call-overload, no-any-return]
             self.command(argv), timeout=timeout, check=False, capture_output=True, **kwargs
         )

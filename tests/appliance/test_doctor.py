@@ -36,7 +36,7 @@ def test_doctor_reports_unmigrated_database_and_missing_podman(tmp_path: Path) -
     assert checks["database"]["status"] == "fail"
     assert "appliance migrate" in checks["database"]["message"]
     assert checks["podman"]["status"] == "fail"
-    assert "apt-get install podman" in checks["podman"]["message"]
+    assert "setup-host.sh" in checks["podman"]["message"]
     assert checks["gpus"]["status"] == "warn"
 
 
@@ -46,3 +46,19 @@ def test_doctor_fails_on_unreachable_model_endpoint(tmp_path: Path) -> None:
     assert checks["models"]["status"] == "fail"
     assert "127.0.0.1:9" in checks["models"]["message"]
     assert result.returncode == 1
+
+
+def test_doctor_reports_rootless_podman_images_and_enforced_limits() -> None:
+    subprocess.run(
+        [sys.executable, "-m", "appliance", "migrate"],
+        cwd=REPO_ROOT,
+        check=True,
+        capture_output=True,
+    )
+    result = _doctor({})
+    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    assert checks["podman"]["status"] == "ok", checks["podman"]
+    assert "rootless as appliance-sandbox" in checks["podman"]["message"]
+    assert checks["sandbox_images"]["status"] == "ok", checks["sandbox_images"]
+    assert checks["sandbox_limits"]["status"] == "ok"
+    assert "memory, pids, CPU" in checks["sandbox_limits"]["message"]
