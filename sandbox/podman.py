@@ -31,6 +31,7 @@ from podman.errors import APIError, NotFound, PodmanError
 
 from sandbox import cgroups
 from sandbox.base import WORKSPACE, EnforcedLimits, OutputCallback, RunResult, Stream
+from sandbox.deps import WHEELHOUSE_MOUNT
 from sandbox.errors import PolicyError, SandboxError, SandboxUnavailable, SessionClosed
 from sandbox.output import CappedBuffer
 from sandbox.policy import SandboxPolicy
@@ -83,9 +84,13 @@ def grant_access(worktree: Path, uid: int) -> None:
             f"cannot grant the sandbox user access to {worktree}: {result.stderr.strip()} "
             "(is the acl package installed and the filesystem mounted with ACLs?)"
         )
-    # Podman (as the sandbox user) must be able to reach the worktree: let it traverse
-    # (x only: no listing) any ancestor that others may not enter.
-    for parent in worktree.parents:
+    allow_traverse(worktree, uid)
+
+
+def allow_traverse(path: Path, uid: int) -> None:
+    """Podman (as the sandbox user) must reach a mounted path: let it traverse (x only,
+    no listing) any ancestor that others may not enter."""
+    for parent in path.parents:
         if parent.stat().st_mode & stat.S_IXOTH:
             continue
         subprocess.run(
@@ -121,7 +126,16 @@ class PodmanSandbox:
         with map_podman_errors("checking the image"):
             return bool(self.client.images.exists(image))
 
-    def open(self, worktree: Path, policy: SandboxPolicy, *, task_id: str) -> PodmanSession:
+    def open(
+        self,
+        worktree: Path,
+        policy: SandboxPolicy,
+        *,
+        task_id: str,
+        wheelhouse: Path | None = None,
+    ) -> PodmanSession:
+        """Start the task's container; ``wheelhouse`` (from :mod:`sandbox.deps`) is
+        mounted read-only at /deps/wheelhouse for offline installs."""
         policy.check_network()
         worktree = worktree.resolve()
         if not worktree.is_dir():
@@ -139,6 +153,20 @@ class PodmanSandbox:
                 "`appliance sandbox build-image python` (make test does it)"
             )
         grant_access(worktree, self.user.uid)
+        mounts: list[dict[str, Any]] = [
+            {"type": "tmpfs", "source": "tmpfs", "target": "/tmp", "size": f"{policy.tmpfs_mb}m"},  # noqa: S108
+            {"type": "bind", "source": str(worktree), "target": WORKSPACE},
+        ]
+        if wheelhouse is not None:
+            allow_traverse(wheelhouse / "x", self.user.uid)
+            mounts.append(
+                {
+                    "type": "bind",
+                    "source": str(wheelhouse.resolve()),
+                    "target": WHEELHOUSE_MOUNT,
+                    "read_only": True,
+                }
+            )
         cgroup_parent = None
         if enforced.memory:
             cgroup_parent = cgroups.prepare(
@@ -162,15 +190,7 @@ class PodmanSandbox:
                     cap_drop=["ALL"],
                     no_new_privileges=True,
                     read_only=True,
-                    mounts=[
-                        {
-                            "type": "tmpfs",
-                            "source": "tmpfs",
-                            "target": "/tmp",  # noqa: S108 - a tmpfs in the container
-                            "size": f"{policy.tmpfs_mb}m",
-                        },
-                        {"type": "bind", "source": str(worktree), "target": WORKSPACE},
-                    ],
+                    mounts=mounts,
                     ulimits=[
                         {"Name": "nproc", "Soft": u.nproc, "Hard": u.nproc},
                         {"Name": "fsize", "Soft": u.fsize_mb * 2**20, "Hard": u.fsize_mb * 2**20},
