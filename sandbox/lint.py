@@ -171,13 +171,13 @@ def _eslint() -> LintCommand:
     report = f"{REPORT_DIR}/eslint.json"
     return LintCommand(
         linter="eslint",
-        argv=("npx", "--no", "eslint", "--format", "json", "--output-file", report, "."),
+        argv=("node_modules/.bin/eslint", "--format", "json", "--output-file", report, "."),
         image_kind="node",
         output="eslint-json",
         report=report,
         requires=(
             Requirement(
-                "command -v node && command -v npx",
+                "command -v node",
                 "eslint is not available: node is not installed in this sandbox image "
                 "(use the node image)",
             ),

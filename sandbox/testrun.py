@@ -113,7 +113,6 @@ class TestCommand:
             argv=argv,
             image_kind="",
             reports=(f"{REPORT_DIR}/*.xml",),
-            note="configured command; JUnit XML written to $APPLIANCE_REPORT_DIR is read",
         )
 
     def display(self) -> str:
@@ -214,14 +213,20 @@ def _unittest() -> TestCommand:
     )
 
 
+def _bin(name: str) -> str:
+    """A tool from the repository's own node_modules, run directly: ``npx`` could try
+    the network for a missing one, and npm 9's ``npx --no`` drops the tool's flags."""
+    return f"node_modules/.bin/{name}"
+
+
 def _node_requirements(binary: str) -> tuple[Requirement, ...]:
     return (
         Requirement(
-            "command -v node && command -v npx",
+            "command -v node && command -v npm",
             "node is not installed in this sandbox image (use the node image)",
         ),
         Requirement(
-            f"test -x node_modules/.bin/{binary}",
+            f"test -x {_bin(binary)}",
             f"{binary} is not installed in the repository (node_modules/.bin/{binary} is "
             "missing): install its dependencies offline first (npm ci, from the npm cache)",
         ),
@@ -242,7 +247,7 @@ def _node_command(repo: RepoFiles) -> TestCommand | None:
         return TestCommand(
             framework="vitest",
             argv=(
-                *["npx", "--no", "vitest", "run", "--reporter=default", "--reporter=junit"],
+                *[_bin("vitest"), "run", "--reporter=default", "--reporter=junit"],
                 f"--outputFile.junit={REPORT_DIR}/junit.xml",
             ),
             image_kind="node",
@@ -256,14 +261,7 @@ def _node_command(repo: RepoFiles) -> TestCommand | None:
                 argv=(
                     "env",
                     f"JEST_JUNIT_OUTPUT_FILE={REPORT_DIR}/junit.xml",
-                    *[
-                        "npx",
-                        "--no",
-                        "jest",
-                        "--ci",
-                        "--reporters=default",
-                        "--reporters=jest-junit",
-                    ],
+                    *[_bin("jest"), "--ci", "--reporters=default", "--reporters=jest-junit"],
                 ),
                 image_kind="node",
                 reports=(f"{REPORT_DIR}/junit.xml",),
@@ -271,7 +269,7 @@ def _node_command(repo: RepoFiles) -> TestCommand | None:
             )
         return TestCommand(
             framework="jest",
-            argv=("npx", "--no", "jest", "--ci", "--json", f"--outputFile={REPORT_DIR}/jest.json"),
+            argv=(_bin("jest"), "--ci", "--json", f"--outputFile={REPORT_DIR}/jest.json"),
             image_kind="node",
             report_format="jest-json",
             reports=(f"{REPORT_DIR}/jest.json",),
@@ -594,6 +592,8 @@ def _result_note(command: TestCommand, result: RunResult, report: TestReport | N
         notes.append("the output was over the cap; its middle was dropped")
     if command.framework in ("pytest", "unittest") and result.exit_code == 5:
         notes.append("pytest collected no tests")
+    if report is None and result.exit_code != 0 and not result.timed_out:
+        notes.append(f"the command failed (exit code {result.exit_code})")
     if report is not None:
         notes.append(report.summary())
         if report.ok and result.exit_code not in (0, 5) and not result.timed_out:

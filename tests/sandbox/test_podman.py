@@ -61,7 +61,7 @@ def test_service_on_host_loopback_is_unreachable(session: PodmanSession) -> None
     server.listen()
     port = server.getsockname()[1]
     accepted: list[object] = []
-    server.settimeout(5)
+    server.settimeout(2)
 
     def accept() -> None:
         with contextlib.suppress(OSError):
