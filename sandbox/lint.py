@@ -160,7 +160,7 @@ def _ruff(flake8_fallback: LintCommand) -> LintCommand:
             Requirement(
                 "command -v ruff",
                 "the repository configures ruff, but ruff is not installed in this sandbox "
-                "image; flake8 ran instead",
+                "image; falling back to flake8",
             ),
         ),
         fallback=flake8_fallback,
@@ -256,7 +256,9 @@ def run_linter(
         notes.append(f"{lint.linter} timed out after {result.duration_s:.0f} s")
     elif not findings and result.exit_code != 0:
         notes.append(f"{lint.linter} failed (exit code {result.exit_code}) without findings")
-    return LintRun(lint, tuple(findings), result, note="; ".join(notes))
+    return LintRun(
+        lint, tuple(findings), result, note="; ".join(n for n in [lint.note, *notes] if n)
+    )
 
 
 def _findings(session: Session, lint: LintCommand, result: RunResult) -> list[Finding]:

@@ -22,6 +22,9 @@ from podman.errors import APIError
 from sandbox.errors import SandboxUnavailable
 
 DEFAULT_USER = "appliance-sandbox"
+# Services started by this process, which outlive it on purpose: kept referenced so
+# that no Popen is collected (and warns) while its process still runs.
+_STARTED: list[subprocess.Popen[bytes]] = []
 SETUP_HINT = "run `sandbox/host/setup-host.sh` as root (make test/make run do)"
 
 
@@ -106,6 +109,7 @@ class PodmanService:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,  # outlives us; the next start reuses it
             )
+        _STARTED.append(self._proc)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.ping():

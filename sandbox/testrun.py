@@ -24,7 +24,8 @@ Design choices:
   and otherwise its built-in ``--json`` report (no extra package needed).
 * **go test** reports as ``-json`` events on stdout.
 * A **custom command** (a repository setting) runs with ``$APPLIANCE_REPORT_DIR``
-  set; JUnit XML files it writes there are read, otherwise only its exit code counts.
+  set; JUnit XML files (``*.xml``) it writes there are read, otherwise only its exit
+  code counts.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sandbox.base import OutputCallback, RunResult, Session
-from sandbox.errors import SandboxError
+from sandbox.errors import SandboxError, SessionClosed
 from sandbox.images import RECIPES
 from sandbox.junit import (
     MAX_REPORT_BYTES,
@@ -563,23 +564,24 @@ def _read_report(
             return None, ""
         if command.report_format == "go-json":
             report = parse_go_test_json(result.stdout)
-            cut = (
-                " (its output was truncated: some tests may be missing)" if result.truncated else ""
-            )
-            return report, cut
+            if result.truncated:
+                return report, "the go test output was truncated: some tests may be missing"
+            return report, ""
         files = read_container_files(session, command.reports)
         if not files:
             if command.framework == "custom":
                 return None, "no JUnit XML in $APPLIANCE_REPORT_DIR: only the exit code counts"
             return None, (
-                f"the test run wrote no report (exit code {result.exit_code}); "
-                "it may have crashed or failed to start: see its output"
+                "the test run wrote no report: it may have crashed or failed to start "
+                "(see its output)"
             )
         if command.report_format == "jest-json":
             return parse_jest_json(files[0][1]), ""
         return parse_junit_reports(files), ""
     except ReportUnreadable as exc:
         return None, f"the test report could not be read: {exc.message}"
+    except SessionClosed:  # e.g. removed by the watchdog of a command that hung
+        return None, "the sandbox was closed by the end of the run; no report could be read"
 
 
 def _result_note(command: TestCommand, result: RunResult, report: TestReport | None) -> str:
