@@ -12,6 +12,7 @@ second preparation with the same requirements downloads nothing new.
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import sys
 import tomllib
@@ -21,6 +22,7 @@ from pathlib import Path
 from sandbox.errors import SandboxError
 
 WHEELHOUSE_MOUNT = "/deps/wheelhouse"
+NPM_CACHE_MOUNT = "/deps/npm-cache"
 # The sandbox images' interpreter (Debian 12) and platform.
 TARGET_PYTHON = "3.11"
 TARGET_PLATFORMS = ("manylinux_2_36_x86_64", "manylinux2014_x86_64", "linux_x86_64")
@@ -99,3 +101,57 @@ def prepare_wheelhouse(
         wheel.chmod(0o644)
     after = {p.name for p in cache.glob("*.whl")}
     return Wheelhouse(cache, tuple(requirements), len(after - before))
+
+
+@dataclass(frozen=True)
+class NpmCache:
+    path: Path
+    packages: tuple[str, ...]
+
+
+def npm_packages(worktree: Path) -> list[str]:
+    """``name@version`` of every registry package in package-lock.json (v2/v3)."""
+    lock = worktree / "package-lock.json"
+    if not lock.is_file():
+        return []
+    try:
+        data = json.loads(lock.read_text())
+    except json.JSONDecodeError as exc:
+        raise SandboxError(f"package-lock.json is not valid JSON: {exc}") from exc
+    found: set[str] = set()
+    for key, entry in data.get("packages", {}).items():
+        if not key or entry.get("link") or "version" not in entry:
+            continue
+        name = entry.get("name") or key.rsplit("node_modules/", 1)[-1]
+        found.add(f"{name}@{entry['version']}")
+    return sorted(found)
+
+
+def prepare_npm_cache(worktree: Path, cache: Path, *, npm: tuple[str, ...] = ("npm",)) -> NpmCache:
+    """Fill an npm cache with the lockfile's packages from the configured registry.
+    ``npm cache add`` only downloads: no install script runs on the host."""
+    packages = npm_packages(worktree)
+    cache.mkdir(parents=True, exist_ok=True)
+    for start in range(0, len(packages), 100):
+        result = subprocess.run(
+            [
+                *npm,
+                "cache",
+                "add",
+                *packages[start : start + 100],
+                "--cache",
+                str(cache),
+                "--ignore-scripts",
+                "--logs-max=0",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=1800,
+        )
+        if result.returncode != 0:
+            raise SandboxError(
+                f"could not fetch npm packages from the registry: {result.stderr.strip()[-2000:]}"
+            )
+    subprocess.run(["chmod", "-R", "a+rX", str(cache)], check=False)
+    return NpmCache(cache, tuple(packages))

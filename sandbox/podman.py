@@ -31,7 +31,7 @@ from podman.errors import APIError, NotFound, PodmanError
 
 from sandbox import cgroups
 from sandbox.base import WORKSPACE, EnforcedLimits, OutputCallback, RunResult, Stream
-from sandbox.deps import WHEELHOUSE_MOUNT
+from sandbox.deps import NPM_CACHE_MOUNT, WHEELHOUSE_MOUNT
 from sandbox.errors import PolicyError, SandboxError, SandboxUnavailable, SessionClosed
 from sandbox.output import CappedBuffer
 from sandbox.policy import SandboxPolicy
@@ -133,9 +133,10 @@ class PodmanSandbox:
         *,
         task_id: str,
         wheelhouse: Path | None = None,
+        npm_cache: Path | None = None,
     ) -> PodmanSession:
-        """Start the task's container; ``wheelhouse`` (from :mod:`sandbox.deps`) is
-        mounted read-only at /deps/wheelhouse for offline installs."""
+        """Start the task's container. ``wheelhouse`` and ``npm_cache`` (filled by
+        :mod:`sandbox.deps`) are mounted read-only under /deps for offline installs."""
         policy.check_network()
         worktree = worktree.resolve()
         if not worktree.is_dir():
@@ -157,13 +158,15 @@ class PodmanSandbox:
             {"type": "tmpfs", "source": "tmpfs", "target": "/tmp", "size": f"{policy.tmpfs_mb}m"},  # noqa: S108
             {"type": "bind", "source": str(worktree), "target": WORKSPACE},
         ]
-        if wheelhouse is not None:
-            allow_traverse(wheelhouse / "x", self.user.uid)
+        for cache, target in ((wheelhouse, WHEELHOUSE_MOUNT), (npm_cache, NPM_CACHE_MOUNT)):
+            if cache is None:
+                continue
+            allow_traverse(cache / "x", self.user.uid)
             mounts.append(
                 {
                     "type": "bind",
-                    "source": str(wheelhouse.resolve()),
-                    "target": WHEELHOUSE_MOUNT,
+                    "source": str(cache.resolve()),
+                    "target": target,
                     "read_only": True,
                 }
             )

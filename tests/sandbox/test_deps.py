@@ -6,7 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.deps import prepare_wheelhouse, python_requirements
+from sandbox.deps import (
+    npm_packages,
+    prepare_npm_cache,
+    prepare_wheelhouse,
+    python_requirements,
+)
 from sandbox.errors import SandboxError
 from sandbox.podman import PodmanSandbox
 from sandbox.policy import SandboxPolicy
@@ -60,3 +65,39 @@ def test_package_missing_from_the_mirror_is_a_clear_error(worktree: Path, tmp_pa
     (worktree / "requirements.txt").write_text("no-such-package-appliance-test==9.9.9\n")
     with pytest.raises(SandboxError, match="could not fetch the dependencies"):
         prepare_wheelhouse(worktree, tmp_path / "wh")
+
+
+def test_npm_packages_come_from_the_lockfile(tmp_path: Path) -> None:
+    (tmp_path / "package-lock.json").write_text(
+        '{"lockfileVersion": 3, "packages": {"": {"name": "app"},'
+        ' "node_modules/is-number": {"version": "7.0.0"},'
+        ' "node_modules/a/node_modules/@scope/b": {"version": "1.2.3"},'
+        ' "node_modules/local": {"link": true}}}'
+    )
+    assert npm_packages(tmp_path) == ["@scope/b@1.2.3", "is-number@7.0.0"]
+
+
+@pytest.mark.slow
+def test_npm_cache_is_filled_on_the_host_and_installs_offline_in_the_sandbox(
+    podman_sandbox: PodmanSandbox, worktree: Path, tmp_path: Path
+) -> None:
+    (worktree / "package.json").write_text(
+        '{"name": "app", "version": "1.0.0", "dependencies": {"is-number": "7.0.0"}}'
+    )
+    (worktree / "package-lock.json").write_text(
+        '{"name": "app", "version": "1.0.0", "lockfileVersion": 3, "requires": true,'
+        ' "packages": {"": {"name": "app", "version": "1.0.0",'
+        ' "dependencies": {"is-number": "7.0.0"}},'
+        ' "node_modules/is-number": {"version": "7.0.0",'
+        ' "resolved": "https://registry.npmjs.org/is-number/-/is-number-7.0.0.tgz",'
+        ' "integrity": "sha512-41Cifkg6e8TylSpdtTpeLVMqvSBEVzTttHvERD741'
+        '+pnZ8ANv0004MRL43QKPDlK9cGvNp6NZWZUBlbGXYxxng=="}}}'
+    )
+    cache = prepare_npm_cache(worktree, tmp_path / "npm-cache")
+    assert cache.packages == ("is-number@7.0.0",)
+    node = SandboxPolicy(image="localhost/appliance-sandbox-node:1", memory_mb=512, pids=256)
+    with podman_sandbox.open(worktree, node, task_id="npm-on", npm_cache=cache.path) as s:
+        installed = s.run("npm ci --ignore-scripts")
+        assert installed.exit_code == 0, installed.stderr
+        used = s.run(["node", "-e", "console.log(require('is-number')(5))"])
+        assert used.stdout == "true\n"
