@@ -71,6 +71,14 @@ class ModelsSettings(_Section):
     )
 
 
+class SandboxSettings(_Section):
+    cleanup_on_start: bool = Field(
+        True,
+        description="At start-up, remove sandbox containers and cgroups left by a crash "
+        "(skipped with a warning when podman or the sandbox user is missing).",
+    )
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -92,6 +100,7 @@ class Settings(BaseSettings):
     runner: RunnerSettings = RunnerSettings()
     limits: LimitsSettings = LimitsSettings()
     models: ModelsSettings = ModelsSettings()
+    sandbox: SandboxSettings = SandboxSettings()
     logging: LoggingSettings = LoggingSettings()
 
     @classmethod

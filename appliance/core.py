@@ -53,9 +53,26 @@ class Appliance:
         asyncio.get_running_loop().set_default_executor(
             ThreadPoolExecutor(max_workers=32, thread_name_prefix="appliance-io")
         )
+        if self.settings.sandbox.cleanup_on_start:
+            await asyncio.to_thread(_remove_sandbox_orphans)
         await self.runner.start()
         log.info("appliance started (data dir %s)", self.settings.data_dir.resolve())
 
     async def stop(self) -> None:
         await self.runner.stop()
         self.db.dispose()
+
+
+def _remove_sandbox_orphans() -> None:
+    """Containers of tasks cut off by a crash must not outlive it."""
+    from sandbox.errors import SandboxError
+    from sandbox.podman import PodmanSandbox
+
+    try:
+        sandbox = PodmanSandbox()
+        try:
+            sandbox.cleanup_orphans()
+        finally:
+            sandbox.close()
+    except SandboxError as exc:
+        log.warning("sandbox clean-up at start skipped: %s", exc.message)

@@ -29,6 +29,9 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     data_dir = tmp_path / "var"
     monkeypatch.setenv("APPLIANCE_DATA_DIR", str(data_dir))
     monkeypatch.setenv("APPLIANCE_DEV_MODE", "1")
+    # Each app start would otherwise sweep the host's sandboxes; the tests that are
+    # about that sweep turn it back on.
+    monkeypatch.setenv("APPLIANCE_SANDBOX__CLEANUP_ON_START", "0")
     return data_dir
 
 
