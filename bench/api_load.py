@@ -31,10 +31,15 @@ harness itself broke.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# Run as a script, only bench/ is on sys.path: put the repository root there too.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 import argparse
 import asyncio
 import json
-import math
 import os
 import re
 import shutil
@@ -51,6 +56,8 @@ from pathlib import Path
 from typing import IO, Any
 
 import httpx
+
+from bench.figures import ms_text, percentile, rounded
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 GRAPH = "bench.graphs:ticker_graph"
@@ -190,26 +197,13 @@ class Stats:
         )
 
 
-def percentile(values: list[float], pct: float) -> float | None:
-    """Nearest-rank percentile; None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, math.ceil(pct / 100.0 * len(ordered)))
-    return ordered[rank - 1]
-
-
 def summary(values: list[float]) -> dict[str, float | int | None]:
     return {
         "count": len(values),
-        "p50_ms": _round(percentile(values, 50)),
-        "p99_ms": _round(percentile(values, 99)),
-        "max_ms": _round(max(values) if values else None),
+        "p50_ms": rounded(percentile(values, 50)),
+        "p99_ms": rounded(percentile(values, 99)),
+        "max_ms": rounded(max(values) if values else None),
     }
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 1)
 
 
 def parse_ts(text: str) -> float:
@@ -429,13 +423,13 @@ def figures(
         "errors == 0": {"value": total_errors, "met": total_errors == 0},
         **{
             f"{k} p99 < {TARGET_GET_P99_MS:.0f} ms": {
-                "value_ms": _round(v),
+                "value_ms": rounded(v),
                 "met": v is not None and v < TARGET_GET_P99_MS,
             }
             for k, v in get_p99.items()
         },
         f"SSE lag p99 < {TARGET_LAG_P99_MS:.0f} ms": {
-            "value_ms": _round(lag_p99),
+            "value_ms": rounded(lag_p99),
             "met": lag_p99 is not None and lag_p99 < TARGET_LAG_P99_MS,
         },
     }
@@ -494,10 +488,6 @@ def server_log_errors(lines: list[str]) -> Counter[str]:
     return found
 
 
-def _ms(value: Any) -> str:
-    return "-" if value is None else f"{value:.1f}"
-
-
 def render(fig: dict[str, Any]) -> str:
     cfg = fig["config"]
     out = [
@@ -509,8 +499,8 @@ def render(fig: dict[str, Any]) -> str:
     ]
     for kind, row in fig["latency"].items():
         out.append(
-            f"{kind:<18}{row['count']:>8}{_ms(row['p50_ms']):>10}{_ms(row['p99_ms']):>10}"
-            f"{_ms(row['max_ms']):>10}{fig['errors'].get(kind, 0):>8}"
+            f"{kind:<18}{row['count']:>8}{ms_text(row['p50_ms']):>10}{ms_text(row['p99_ms']):>10}"
+            f"{ms_text(row['max_ms']):>10}{fig['errors'].get(kind, 0):>8}"
         )
     lag = fig["sse"]["lag"]
     out += [
@@ -520,8 +510,8 @@ def render(fig: dict[str, Any]) -> str:
         + " ".join(f"{k}={v}" for k, v in fig["tasks_finished"].items() if k != "total"),
         f"SSE events received: {fig['sse']['events_received']} "
         f"({fig['sse']['events_replayed']} replayed, {lag['count']} live)",
-        f"SSE lag (append -> receipt, live events): p50 {_ms(lag['p50_ms'])} ms, "
-        f"p99 {_ms(lag['p99_ms'])} ms, max {_ms(lag['max_ms'])} ms",
+        f"SSE lag (append -> receipt, live events): p50 {ms_text(lag['p50_ms'])} ms, "
+        f"p99 {ms_text(lag['p99_ms'])} ms, max {ms_text(lag['max_ms'])} ms",
         f"errors: {fig['errors']['total']}"
         + "".join(f"; {k}: {v}" for k, v in fig["errors"].items() if k != "total"),
     ]
@@ -532,7 +522,7 @@ def render(fig: dict[str, Any]) -> str:
     out += ["", "targets:"]
     for name, target in fig["targets"].items():
         value = target.get("value_ms", target.get("value"))
-        shown = f"{_ms(value)} ms" if "value_ms" in target else str(value)
+        shown = f"{ms_text(value)} ms" if "value_ms" in target else str(value)
         out.append(f"  {'met   ' if target['met'] else 'MISSED'}  {name:<30} ({shown})")
     out.append(f"all targets met: {'yes' if fig['all_targets_met'] else 'NO'}")
     return "\n".join(out)

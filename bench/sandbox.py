@@ -55,7 +55,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import argparse
 import json
-import math
 import os
 import re
 import secrets
@@ -67,6 +66,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from bench.figures import ms_text, percentile, rounded
 from sandbox.base import EnforcedLimits, RunResult
 from sandbox.errors import SandboxUnavailable
 from sandbox.podman import PodmanSandbox, PodmanSession
@@ -98,29 +98,16 @@ class HarnessError(RuntimeError):
 # --- figures -----------------------------------------------------------------------
 
 
-def percentile(values: list[float], pct: float) -> float | None:
-    """Nearest-rank percentile; None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, math.ceil(pct / 100.0 * len(ordered)))
-    return ordered[rank - 1]
-
-
 def summary(values_s: list[float]) -> dict[str, float | int | None]:
     """Count, median, p95, min and max of durations given in seconds, in milliseconds."""
     ms = [v * 1000.0 for v in values_s]
     return {
         "count": len(ms),
-        "median_ms": _round(statistics.median(ms) if ms else None),
-        "p95_ms": _round(percentile(ms, 95)),
-        "min_ms": _round(min(ms) if ms else None),
-        "max_ms": _round(max(ms) if ms else None),
+        "median_ms": rounded(statistics.median(ms) if ms else None),
+        "p95_ms": rounded(percentile(ms, 95)),
+        "min_ms": rounded(min(ms) if ms else None),
+        "max_ms": rounded(max(ms) if ms else None),
     }
-
-
-def _round(value: float | None, digits: int = 1) -> float | None:
-    return None if value is None else round(value, digits)
 
 
 def _diff(a: float | int | None, b: float | int | None) -> float | None:
@@ -186,7 +173,7 @@ def cold_open(bench: Bench, opens: int, warmup: int) -> dict[str, Any]:
         exec_s.append(e)
         close_s.append(c)
     return {
-        "warmup_ms": [_round(v * 1000.0) for v in warmups],
+        "warmup_ms": [rounded(v * 1000.0) for v in warmups],
         "open_and_first_exec": summary([o + e for o, e in zip(open_s, exec_s, strict=True)]),
         "open": summary(open_s),
         "first_exec": summary(exec_s),
@@ -588,17 +575,13 @@ def figures(
     }
 
 
-def _ms(value: Any) -> str:
-    return "-" if value is None else f"{value:.1f}"
-
-
 HEADER = f"{'':<34}{'count':>6}{'median ms':>11}{'p95 ms':>9}{'min ms':>9}{'max ms':>9}"
 
 
 def _row(label: str, row: dict[str, Any]) -> str:
     return (
-        f"{label:<34}{row['count']:>6}{_ms(row['median_ms']):>11}{_ms(row['p95_ms']):>9}"
-        f"{_ms(row['min_ms']):>9}{_ms(row['max_ms']):>9}"
+        f"{label:<34}{row['count']:>6}{ms_text(row['median_ms']):>11}{ms_text(row['p95_ms']):>9}"
+        f"{ms_text(row['min_ms']):>9}{ms_text(row['max_ms']):>9}"
     )
 
 
@@ -624,7 +607,7 @@ def render(fig: dict[str, Any]) -> str:
     if co["warmup_ms"]:
         out.append(
             "warm-up open() + first `true` (not counted): "
-            + ", ".join(f"{_ms(v)} ms" for v in co["warmup_ms"])
+            + ", ".join(f"{ms_text(v)} ms" for v in co["warmup_ms"])
         )
     out += [
         "",
@@ -632,8 +615,8 @@ def render(fig: dict[str, Any]) -> str:
         HEADER,
         _row('sandbox session.run(["true"])', ex["sandbox"]),
         _row('host subprocess.run(["true"])', ex["host"]),
-        f"overhead (sandbox - host): median {_ms(ex['overhead_median_ms'])} ms, "
-        f"p95 {_ms(ex['overhead_p95_ms'])} ms",
+        f"overhead (sandbox - host): median {ms_text(ex['overhead_median_ms'])} ms, "
+        f"p95 {ms_text(ex['overhead_p95_ms'])} ms",
         "",
         f"pytest suite: {py['tests']} tests in {py['files']} files, {cfg['runs']} runs per side "
         f"(interleaved, after {cfg['warmup']} warm-up run(s) each), "
@@ -644,9 +627,9 @@ def render(fig: dict[str, Any]) -> str:
     for name in ("host", "sandbox"):
         s = py[name]
         out.append(
-            f"{name:<10}{s['python']:>8}{s['pytest']:>8}{_ms(s['wall']['median_ms']):>10}"
-            f"{_ms(s['wall']['p95_ms']):>10}{_ms(s['printed']['median_ms']):>13}"
-            f"{_ms(s['startup_median_ms']):>14}"
+            f"{name:<10}{s['python']:>8}{s['pytest']:>8}{ms_text(s['wall']['median_ms']):>10}"
+            f"{ms_text(s['wall']['p95_ms']):>10}{ms_text(s['printed']['median_ms']):>13}"
+            f"{ms_text(s['startup_median_ms']):>14}"
         )
     out += [
         f"ratio sandbox/host: wall {py['ratio_wall']}x; wall less the median per-exec overhead "
@@ -659,7 +642,9 @@ def render(fig: dict[str, Any]) -> str:
         "targets:",
     ]
     for name, target in fig["targets"].items():
-        shown = f"{_ms(target['value_ms'])} ms" if "value_ms" in target else f"{target['value_x']}x"
+        shown = (
+            f"{ms_text(target['value_ms'])} ms" if "value_ms" in target else f"{target['value_x']}x"
+        )
         out.append(f"  {'met   ' if target['met'] else 'MISSED'}  {name:<34} ({shown})")
     out.append(f"all targets met: {'yes' if fig['all_targets_met'] else 'NO'}")
     out.append(f"(for reference: peer agents' sandbox start-up is reported at {PEER_STARTUP})")
