@@ -9,6 +9,7 @@ import typer
 from appliance import doctor as doctor_checks
 from appliance.cli.admin import audit_app, migrate, repo_app, serve, token_app, user_app
 from appliance.cli.common import friendly, settings
+from appliance.cli.models import models_app
 from appliance.cli.sandbox import sandbox_app
 from appliance.cli.tasks import task_app
 
@@ -27,6 +28,7 @@ app.add_typer(repo_app, name="repo")
 app.add_typer(task_app, name="task")
 app.add_typer(audit_app, name="audit")
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(models_app, name="models")
 
 _MARK = {
     "ok": ("ok", typer.colors.GREEN),

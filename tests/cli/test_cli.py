@@ -50,6 +50,8 @@ def test_every_command_has_help() -> None:
         ["task", "follow"],
         ["audit", "verify"],
         ["audit", "export"],
+        ["sandbox", "build-image"],
+        ["models", "plan"],
     ):
         result = cli(*args, "--help")
         assert result.returncode == 0, (args, result.stderr)
@@ -197,3 +199,16 @@ def test_dev_serve_bootstraps_an_admin_token_file(settings: Settings, tmp_path: 
         log = server.log()
     assert token not in log
     assert "admin-token" in log
+
+
+def test_models_plan_reads_an_inventory_and_prints_the_arithmetic(tmp_path: Path) -> None:
+    inventory = tmp_path / "gpus.csv"
+    inventory.write_text("NVIDIA RTX A6000, 49140\n")
+    result = cli("models", "plan", "--gpus-file", str(inventory))
+    assert result.returncode == 0, result.stderr
+    assert "Qwen2.5-Coder-32B-Instruct awq" in result.stdout
+    assert "--max-model-len 32768" in result.stdout
+    inventory.write_text("not a gpu line\n")
+    bad = cli("models", "plan", "--gpus-file", str(inventory))
+    assert bad.returncode == 1
+    assert "not '<name>, <memory MiB>'" in bad.stderr
