@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -64,10 +64,28 @@ class LimitsSettings(_Section):
     )
 
 
+class EndpointSettings(_Section):
+    """One OpenAI-compatible model server. A bare URL string is accepted as ``base_url``."""
+
+    base_url: str = Field(description="Base URL ending in /v1, e.g. http://127.0.0.1:8001/v1.")
+    model: str = Field("", description="Served model name ('' = whatever the server lists).")
+    kind: Literal["vllm", "llamacpp", "openai"] = Field("openai", description="Server kind.")
+    action_mode: Literal["json_schema", "tools"] = Field(
+        "json_schema", description="How the agent asks for actions: JSON schema or native tools."
+    )
+    context_length: int = Field(8192, ge=512, description="Context window in tokens.")
+    api_key: SecretStr | None = Field(None, description="Bearer key, if the server needs one.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _url_alone(cls, value: object) -> object:
+        return {"base_url": value} if isinstance(value, str) else value
+
+
 class ModelsSettings(_Section):
-    endpoints: list[str] = Field(
+    endpoints: list[EndpointSettings] = Field(
         default_factory=list,
-        description="OpenAI-compatible base URLs (ending in /v1) of the model servers.",
+        description="Model servers, primary first (a vLLM server, then a fallback).",
     )
 
 

@@ -17,7 +17,7 @@ from typing import Literal
 import httpx
 from sqlalchemy import text
 
-from appliance.config import Settings
+from appliance.config import EndpointSettings, Settings
 from appliance.store import migrate
 from appliance.store.db import Database
 from sandbox import cgroups, images
@@ -123,16 +123,34 @@ def check_sandbox_limits(_settings: Settings) -> Check:
 def check_model_endpoints(settings: Settings) -> Check:
     endpoints = settings.models.endpoints
     if not endpoints:
-        return Check("models", "warn", "no model endpoint is configured yet")
-    bad = []
-    for url in endpoints:
-        try:
-            httpx.get(url.rstrip("/") + "/models", timeout=5).raise_for_status()
-        except httpx.HTTPError as exc:
-            bad.append(f"{url} ({type(exc).__name__})")
+        return Check(
+            "models",
+            "warn",
+            "no model endpoint is configured; `appliance models serve --cpu` starts the CPU "
+            "demo model (SmolLM2-135M: it proves the path, it is not a coding model)",
+        )
+    bad = [problem for ep in endpoints if (problem := _endpoint_problem(ep))]
     if bad:
-        return Check("models", "fail", "unreachable: " + ", ".join(bad))
-    return Check("models", "ok", f"{len(endpoints)} endpoint(s) answer /models")
+        return Check("models", "fail", "; ".join(bad))
+    return Check("models", "ok", f"{len(endpoints)} endpoint(s) ready and serving their model")
+
+
+def _endpoint_problem(ep: EndpointSettings) -> str | None:
+    headers = {}
+    if ep.api_key is not None:
+        headers["Authorization"] = f"Bearer {ep.api_key.get_secret_value()}"
+    base = ep.base_url.rstrip("/")
+    try:
+        if ep.kind in ("vllm", "llamacpp"):  # /health alone does not prove the model is loaded
+            httpx.get(base.removesuffix("/v1") + "/health", timeout=5).raise_for_status()
+        listed = httpx.get(base + "/models", headers=headers, timeout=5)
+        listed.raise_for_status()
+    except httpx.HTTPError as exc:
+        return f"{base} unreachable or unhealthy ({type(exc).__name__}: {exc})"
+    names = {m.get("id") for m in listed.json().get("data", [])}
+    if ep.model and ep.model not in names:
+        return f"{base} does not serve {ep.model!r} (it lists {', '.join(map(str, names))})"
+    return None
 
 
 def check_gpus(_settings: Settings) -> Check:

@@ -56,3 +56,49 @@ def plan_command(
         raise fail(str(exc)) from exc
     typer.echo(chosen.explain())
     typer.echo("\nvllm serve arguments: " + " ".join(chosen.vllm_args()))
+
+
+@models_app.command("serve")
+@friendly
+def serve_command(
+    cpu: Annotated[
+        bool,
+        typer.Option("--cpu", help="llama.cpp on the CPU (the only mode without the gpu extra)."),
+    ] = False,
+    gguf: Annotated[
+        Path | None, typer.Option(help="GGUF model file (default: the SmolLM2 demo model).")
+    ] = None,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port on 127.0.0.1.")] = 8001,
+    ctx: Annotated[int, typer.Option(min=512, help="Context window, tokens.")] = 4096,
+) -> None:
+    """Serve a model with an OpenAI-compatible API until interrupted (Ctrl-C)."""
+    import signal
+    import threading
+
+    from models.llamacpp import LlamaCppServer, smollm2_gguf
+
+    if not cpu:
+        raise fail(
+            "GPU serving starts vLLM from the plan (`appliance models plan`); this build "
+            "serves --cpu only"
+        )
+    model = gguf or smollm2_gguf()
+    if gguf is None:
+        typer.secho(
+            "Serving SmolLM2-135M: a demonstration model that proves the path; "
+            "it is not a coding model.",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        with LlamaCppServer(model, port=port, ctx=ctx) as server:
+            typer.echo(f"serving {server.model} at {server.base_url} (Ctrl-C stops it)")
+            while not stop.wait(1.0):
+                if not server.running():
+                    raise fail(f"the model server exited; its log is {server.log_path}")
+    except KeyboardInterrupt:
+        pass
+    except ModelsError as exc:
+        raise fail(str(exc)) from exc

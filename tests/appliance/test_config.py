@@ -25,7 +25,21 @@ def test_env_overrides_nested_sections(monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = load_settings()
     assert cfg.server.port == 9123
     assert cfg.runner.concurrency == 7
-    assert cfg.models.endpoints == ["http://127.0.0.1:8001/v1"]
+    assert [e.base_url for e in cfg.models.endpoints] == ["http://127.0.0.1:8001/v1"]
+    assert cfg.models.endpoints[0].kind == "openai"
+
+
+def test_endpoints_with_keys_never_show_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "APPLIANCE_MODELS__ENDPOINTS",
+        '[{"base_url": "http://gpu1:8001/v1", "model": "qwen-coder", "kind": "vllm",'
+        ' "api_key": "sk-very-secret", "context_length": 32768}]',
+    )
+    endpoint = load_settings().models.endpoints[0]
+    assert (endpoint.kind, endpoint.model, endpoint.context_length) == ("vllm", "qwen-coder", 32768)
+    assert "sk-very-secret" not in repr(endpoint)
+    assert endpoint.api_key is not None
+    assert endpoint.api_key.get_secret_value() == "sk-very-secret"
 
 
 def test_toml_file_named_by_appliance_config(

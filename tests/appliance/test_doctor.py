@@ -62,3 +62,20 @@ def test_doctor_reports_rootless_podman_images_and_enforced_limits() -> None:
     assert checks["sandbox_images"]["status"] == "ok", checks["sandbox_images"]
     assert checks["sandbox_limits"]["status"] == "ok"
     assert "memory, pids, CPU" in checks["sandbox_limits"]["message"]
+
+
+def _model_check(endpoints: str) -> dict[str, str]:
+    report = json.loads(_doctor({"APPLIANCE_MODELS__ENDPOINTS": endpoints}).stdout)
+    return next(c for c in report["checks"] if c["name"] == "models")
+
+
+def test_doctor_checks_a_real_model_endpoint_and_names_a_missing_model() -> None:
+    from models.llamacpp import LlamaCppServer, smollm2_gguf
+
+    with LlamaCppServer(smollm2_gguf(), ctx=1024) as server:
+        base = f'"base_url": "{server.base_url}", "kind": "llamacpp"'
+        good = _model_check(f'[{{{base}, "model": "{server.model}"}}]')
+        wrong = _model_check(f'[{{{base}, "model": "qwen-coder"}}]')
+    assert good["status"] == "ok", good
+    assert wrong["status"] == "fail"
+    assert "does not serve 'qwen-coder'" in wrong["message"]
