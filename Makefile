@@ -65,6 +65,7 @@ test-fast: venv  ## The tests without the slow (subprocess/server) ones
 bench: venv sandbox-images  ## Benchmarks that print figures
 	$(BIN)/python bench/api_load.py
 	$(BIN)/python bench/sandbox.py
+	$(BIN)/python bench/models.py
 
 clean:  ## Remove the virtual environment (keeps ./var)
 	rm -rf $(VENV)

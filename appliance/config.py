@@ -87,6 +87,11 @@ class ModelsSettings(_Section):
         default_factory=list,
         description="Model servers, primary first (a vLLM server, then a fallback).",
     )
+    cpu_fallback: bool = Field(
+        True,
+        description="With no endpoint configured and no GPU found, serve the CPU demo model "
+        "(llama.cpp + SmolLM2) beside the appliance.",
+    )
 
 
 class SandboxSettings(_Section):

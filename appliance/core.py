@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from appliance.config import Settings
+from appliance.config import EndpointSettings, Settings
 from appliance.logs import redactor
 from appliance.runner import EventHub, Graph, TaskRunner, load_graph
 from appliance.store import migrate
 from appliance.store.db import Database
+
+if TYPE_CHECKING:
+    from models.llamacpp import LlamaCppServer
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +37,9 @@ class Appliance:
         self.settings = settings
         self.db = Database(settings.database_url, busy_timeout_ms=settings.database.busy_timeout_ms)
         self.hub = EventHub()
+        # The endpoints the pipeline uses: the configured ones, or the CPU demo model.
+        self.model_endpoints: list[EndpointSettings] = list(settings.models.endpoints)
+        self.model_server: LlamaCppServer | None = None
         self.runner = TaskRunner(
             db=self.db,
             graph=graph or load_graph(settings.runner.graph),
@@ -55,10 +62,39 @@ class Appliance:
         )
         if self.settings.sandbox.cleanup_on_start:
             await asyncio.to_thread(_remove_sandbox_orphans)
+        await asyncio.to_thread(self._start_cpu_model)
         await self.runner.start()
         log.info("appliance started (data dir %s)", self.settings.data_dir.resolve())
 
+    def _start_cpu_model(self) -> None:
+        """No endpoint and no GPU: the CPU demo model keeps the whole path working."""
+        models = self.settings.models
+        if models.endpoints or not models.cpu_fallback or shutil.which("nvidia-smi"):
+            return
+        from models.errors import ModelsError
+        from models.llamacpp import LlamaCppServer, smollm2_gguf
+
+        try:
+            server = LlamaCppServer(smollm2_gguf(), ctx=4096)
+            server.start()
+        except ModelsError as exc:
+            log.warning("no model endpoint, and the CPU demo model did not start: %s", exc)
+            return
+        self.model_server = server
+        self.model_endpoints = [
+            EndpointSettings(base_url=server.base_url, model=server.model, kind="llamacpp")
+        ]
+        log.warning(
+            "no model endpoint configured and no GPU: serving the CPU demo model %s at %s "
+            "(it proves the path; it is not a coding model)",
+            server.model,
+            server.base_url,
+        )
+
     async def stop(self) -> None:
+        if self.model_server is not None:
+            await asyncio.to_thread(self.model_server.stop)
+            self.model_server = None
         await self.runner.stop()
         self.db.dispose()
 

@@ -32,6 +32,7 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     # Each app start would otherwise sweep the host's sandboxes; the tests that are
     # about that sweep turn it back on.
     monkeypatch.setenv("APPLIANCE_SANDBOX__CLEANUP_ON_START", "0")
+    monkeypatch.setenv("APPLIANCE_MODELS__CPU_FALLBACK", "0")
     return data_dir
 
 

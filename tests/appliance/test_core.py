@@ -1,0 +1,36 @@
+"""The appliance's start-up: the CPU demo model when there is no endpoint and no GPU."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from appliance.api import create_app
+from appliance.config import load_settings
+from tests.graphs import scripted_graph
+
+pytestmark = pytest.mark.slow
+
+
+def test_without_endpoint_or_gpu_the_cpu_demo_model_serves_beside_the_appliance() -> None:
+    app = create_app(load_settings(models={"cpu_fallback": True}), graph=scripted_graph())
+    with TestClient(app):
+        appliance = app.state.appliance
+        [endpoint] = appliance.model_endpoints
+        assert endpoint.kind == "llamacpp"
+        listed = httpx.get(endpoint.base_url + "/models", timeout=10).json()
+        assert endpoint.model in {m["id"] for m in listed["data"]}
+        server = appliance.model_server
+    assert server is not None
+    assert not server.running()  # stopped with the appliance
+
+
+def test_a_configured_endpoint_means_no_demo_model() -> None:
+    settings = load_settings(models={"cpu_fallback": True, "endpoints": ["http://127.0.0.1:9/v1"]})
+    app = create_app(settings, graph=scripted_graph())
+    with TestClient(app):
+        assert app.state.appliance.model_server is None
+        assert [e.base_url for e in app.state.appliance.model_endpoints] == [
+            "http://127.0.0.1:9/v1"
+        ]
