@@ -129,80 +129,70 @@ def expected_weight_bytes(model: ModelSpec, precision: Precision) -> float:
 
 _QWEN_ARGS = ("--enable-prefix-caching",)
 
-QWEN25_CODER_1_5B = ModelSpec(
-    key="qwen2.5-coder-1.5b",
-    name="Qwen2.5-Coder-1.5B-Instruct",
-    family="qwen2.5-coder",
+
+def _qwen25_coder(
+    size: str,
+    *,
+    params: int,
+    embedding_params: int,
+    layers: int,
+    attention_heads: int,
+    kv_heads: int,
+    extended_context: int = 131_072,  # YaRN factor 4
+) -> ModelSpec:
+    """A dense Qwen2.5-Coder-Instruct: what the family shares is filled in here."""
+    return ModelSpec(
+        key=f"qwen2.5-coder-{size.lower()}",
+        name=f"Qwen2.5-Coder-{size}-Instruct",
+        family="qwen2.5-coder",
+        params=params,
+        active_params=params,
+        embedding_params=embedding_params,
+        layers=layers,
+        attention_heads=attention_heads,
+        kv_heads=kv_heads,
+        head_dim=128,
+        attention="gqa",
+        native_context=32_768,
+        extended_context=extended_context,
+        action_mode="json_schema",
+        native_tools=False,
+        vllm_args=_QWEN_ARGS,
+    )
+
+
+QWEN25_CODER_1_5B = _qwen25_coder(
+    "1.5B",
     params=1_540_000_000,
-    active_params=1_540_000_000,
     embedding_params=151_936 * 1536,  # tied embeddings: counted once
     layers=28,
     attention_heads=12,
     kv_heads=2,
-    head_dim=128,
-    attention="gqa",
-    native_context=32_768,
     extended_context=32_768,  # the card gives 32,768 as the full context for 1.5B
-    action_mode="json_schema",
-    native_tools=False,
-    vllm_args=_QWEN_ARGS,
 )
-
-QWEN25_CODER_7B = ModelSpec(
-    key="qwen2.5-coder-7b",
-    name="Qwen2.5-Coder-7B-Instruct",
-    family="qwen2.5-coder",
+QWEN25_CODER_7B = _qwen25_coder(
+    "7B",
     params=7_610_000_000,
-    active_params=7_610_000_000,
     embedding_params=2 * 152_064 * 3584,  # untied embedding + LM head
     layers=28,
     attention_heads=28,
     kv_heads=4,
-    head_dim=128,
-    attention="gqa",
-    native_context=32_768,
-    extended_context=131_072,  # YaRN factor 4
-    action_mode="json_schema",
-    native_tools=False,
-    vllm_args=_QWEN_ARGS,
 )
-
-QWEN25_CODER_14B = ModelSpec(
-    key="qwen2.5-coder-14b",
-    name="Qwen2.5-Coder-14B-Instruct",
-    family="qwen2.5-coder",
+QWEN25_CODER_14B = _qwen25_coder(
+    "14B",
     params=14_700_000_000,
-    active_params=14_700_000_000,
     embedding_params=2 * 152_064 * 5120,
     layers=48,
     attention_heads=40,
     kv_heads=8,
-    head_dim=128,
-    attention="gqa",
-    native_context=32_768,
-    extended_context=131_072,
-    action_mode="json_schema",
-    native_tools=False,
-    vllm_args=_QWEN_ARGS,
 )
-
-QWEN25_CODER_32B = ModelSpec(
-    key="qwen2.5-coder-32b",
-    name="Qwen2.5-Coder-32B-Instruct",
-    family="qwen2.5-coder",
+QWEN25_CODER_32B = _qwen25_coder(
+    "32B",
     params=32_500_000_000,
-    active_params=32_500_000_000,
     embedding_params=2 * 152_064 * 5120,
     layers=64,
     attention_heads=40,
     kv_heads=8,
-    head_dim=128,
-    attention="gqa",
-    native_context=32_768,
-    extended_context=131_072,
-    action_mode="json_schema",
-    native_tools=False,
-    vllm_args=_QWEN_ARGS,
 )
 
 DEEPSEEK_CODER_6_7B = ModelSpec(

@@ -259,6 +259,7 @@ class PodmanSession:
         self.enforced = enforced
         self.container_id = container.id or ""
         self._closed = False
+        self._removed = False
 
     def __enter__(self) -> PodmanSession:
         return self
@@ -391,7 +392,7 @@ class PodmanSession:
         self._closed = True
 
     def close(self) -> None:
-        if getattr(self, "_removed", False):
+        if self._removed:
             return
         self._closed = True
         self._removed = True

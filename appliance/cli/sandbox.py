@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from appliance.cli.common import friendly
+from appliance.cli.common import fail, friendly
 from sandbox import images
 from sandbox.errors import SandboxError
 from sandbox.service import SandboxUser
@@ -32,7 +32,7 @@ def build_image(
             kind, user=SandboxUser.lookup(), if_missing=if_missing, progress=typer.echo
         )
     except SandboxError as exc:
-        raise typer.Exit(_fail(exc)) from exc
+        raise fail(exc.message) from exc
     typer.echo(name)
 
 
@@ -46,7 +46,7 @@ def save_image(
     try:
         images.save(kind, output, user=SandboxUser.lookup())
     except SandboxError as exc:
-        raise typer.Exit(_fail(exc)) from exc
+        raise fail(exc.message) from exc
     typer.echo(f"wrote {output}")
 
 
@@ -59,7 +59,7 @@ def load_image(
     try:
         images.load(archive, user=SandboxUser.lookup())
     except SandboxError as exc:
-        raise typer.Exit(_fail(exc)) from exc
+        raise fail(exc.message) from exc
     typer.echo(f"loaded {archive}")
 
 
@@ -72,10 +72,5 @@ def cleanup() -> None:
     try:
         removed = PodmanSandbox().cleanup_orphans()
     except SandboxError as exc:
-        raise typer.Exit(_fail(exc)) from exc
+        raise fail(exc.message) from exc
     typer.echo(f"removed {removed} container(s)")
-
-
-def _fail(exc: SandboxError) -> int:
-    typer.secho(f"error: {exc.message}", fg=typer.colors.RED, err=True)
-    return 1

@@ -33,18 +33,21 @@ def _ts_text(ts: datetime) -> str:
     return ts.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
+def _body(rec: AuditRecord) -> dict[str, Any]:
+    """The hashed part of a record."""
+    return {
+        "seq": rec.seq,
+        "ts": _ts_text(rec.ts),
+        "actor": rec.actor,
+        "action": rec.action,
+        "subject": rec.subject,
+        "details": rec.details,
+    }
+
+
 def record_hash(rec: AuditRecord) -> str:
     """sha256(prev_hash ‖ canonical JSON of seq, ts, actor, action, subject, details)."""
-    body = canonical_json(
-        {
-            "seq": rec.seq,
-            "ts": _ts_text(rec.ts),
-            "actor": rec.actor,
-            "action": rec.action,
-            "subject": rec.subject,
-            "details": rec.details,
-        }
-    )
+    body = canonical_json(_body(rec))
     return hashlib.sha256((rec.prev_hash + body).encode("utf-8")).hexdigest()
 
 
@@ -159,13 +162,4 @@ def verify(session: Session) -> VerifyResult:
 
 
 def to_json(rec: AuditRecord) -> dict[str, Any]:
-    return {
-        "seq": rec.seq,
-        "ts": _ts_text(rec.ts),
-        "actor": rec.actor,
-        "action": rec.action,
-        "subject": rec.subject,
-        "details": rec.details,
-        "prev_hash": rec.prev_hash,
-        "hash": rec.hash,
-    }
+    return {**_body(rec), "prev_hash": rec.prev_hash, "hash": rec.hash}
