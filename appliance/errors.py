@@ -10,7 +10,10 @@ Hierarchy::
     │   └── InvalidTransition      a task cannot move from its status to the one asked
     ├── Unauthenticated   (401)    no or bad credentials
     ├── Forbidden         (403)    credentials are fine, the role is not enough
-    └── AuditChainBroken           ``audit verify`` found an edited or missing record
+    ├── AuditChainBroken           ``audit verify`` found an edited or missing record
+    ├── RepoError                  git refused or failed (clone, fetch, worktree, a bad ref)
+    ├── IndexError_                the index is missing, stale or cannot be built
+    └── PathRefused       (422)    a tool was asked for a path outside the worktree or in .git
 
 The HTTP status lives on the class; ``appliance.api`` renders every one as JSON.
 """
@@ -70,3 +73,15 @@ class AuditChainBroken(ApplianceError):
     def __init__(self, message: str, *, seq: int) -> None:
         super().__init__(message)
         self.seq = seq
+
+
+class RepoError(ApplianceError):
+    code = "repo_error"
+
+
+class IndexError_(ApplianceError):  # the builtin IndexError is another thing
+    code = "index_error"
+
+
+class PathRefused(InvalidInput):
+    code = "path_refused"

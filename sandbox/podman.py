@@ -332,6 +332,7 @@ class PodmanSession:
             response.raise_for_status()
             exec_id = response.json()["Id"]
             timer.start()
+            stream = None
             try:
                 stream = api.post(
                     f"/exec/{exec_id}/start",
@@ -349,6 +350,8 @@ class PodmanSession:
                     raise
             finally:
                 timer.cancel()
+                if stream is not None:  # a frame reader may stop short of EOF: free the socket
+                    stream.close()
             exit_code = -1 if fired.is_set() else self._exit_code(exec_id)
         duration = time.monotonic() - started
         timed_out = fired.is_set() or (exit_code in (137, -1) and duration >= limit - 0.05)

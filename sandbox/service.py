@@ -16,8 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from podman import PodmanClient
-from podman.errors import APIError
+import httpx
 
 from sandbox.errors import SandboxUnavailable
 
@@ -87,12 +86,15 @@ class PodmanService:
         self._proc: subprocess.Popen[bytes] | None = None
 
     def ping(self) -> bool:
+        """True when the service answers ``GET /_ping``. httpx, not podman-py: podman-py leaks
+        its socket when the connect itself fails, as it does while the service starts."""
         if not self.socket.exists():
             return False
+        transport = httpx.HTTPTransport(uds=str(self.socket))
         try:
-            with PodmanClient(base_url=self.url, timeout=5) as client:
-                return bool(client.ping())
-        except (APIError, OSError, Exception):  # any failure means "not answering"
+            with httpx.Client(transport=transport, timeout=5, trust_env=False) as client:
+                return client.get("http://podman/_ping").text.strip() == "OK"
+        except httpx.HTTPError:
             return False
 
     def ensure_running(self, timeout: float = 15.0) -> None:
