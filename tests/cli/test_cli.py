@@ -52,6 +52,8 @@ def test_every_command_has_help() -> None:
         ["audit", "export"],
         ["sandbox", "build-image"],
         ["models", "plan"],
+        ["models", "serve"],
+        ["models", "unit"],
     ):
         result = cli(*args, "--help")
         assert result.returncode == 0, (args, result.stderr)
@@ -212,3 +214,39 @@ def test_models_plan_reads_an_inventory_and_prints_the_arithmetic(tmp_path: Path
     bad = cli("models", "plan", "--gpus-file", str(inventory))
     assert bad.returncode == 1
     assert "not '<name>, <memory MiB>'" in bad.stderr
+
+
+def test_models_unit_writes_the_quadlet_for_the_plan(tmp_path: Path) -> None:
+    inventory = tmp_path / "gpus.csv"
+    inventory.write_text("NVIDIA H100 80GB HBM3, 81559\n")
+    weights = "/var/lib/appliance/models/Qwen2.5-Coder-32B-Instruct"
+    result = cli(
+        "models", "unit", "--gpus-file", str(inventory), "--model-dir", weights,
+        "--image", "registry.internal/vllm/vllm-openai:v0.11.0",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Image=registry.internal/vllm/vllm-openai:v0.11.0" in result.stdout
+    assert "AddDevice=nvidia.com/gpu=all" in result.stdout
+    assert f"Volume={weights}:/models/Qwen2.5-Coder-32B-Instruct:ro" in result.stdout
+    relative = cli(
+        "models", "unit", "--gpus-file", str(inventory), "--model-dir", "weights",
+        "--image", "x",
+    )  # fmt: skip
+    assert relative.returncode == 1
+    assert "absolute" in relative.stderr
+
+
+def test_models_serve_without_a_gpu_build_says_what_to_install(tmp_path: Path) -> None:
+    inventory = tmp_path / "gpus.csv"
+    inventory.write_text("NVIDIA H100 80GB HBM3, 81559\n")
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    no_dir = cli("models", "serve", "--gpus-file", str(inventory))
+    assert no_dir.returncode == 1
+    assert "pass --model-dir" in no_dir.stderr
+    result = cli(
+        "models", "serve", "--gpus-file", str(inventory), "--model-dir", str(weights),
+        env={"PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "vLLM is not installed here: install the gpu extra" in result.stderr
