@@ -36,13 +36,10 @@ The API key never appears in ``repr``, ``str`` or logs.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -57,6 +54,14 @@ from models.errors import (
     ModelRequestError,
     ModelUnavailable,
     StreamInterrupted,
+)
+from models.wire import (
+    ChatResult,
+    ToolCall,
+    Usage,
+    retry_after_seconds,
+    server_message,
+    usage_of,
 )
 
 __all__ = [
@@ -99,97 +104,6 @@ class _Transient(Exception):
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
-
-
-# --------------------------------------------------------------------------- data
-
-
-@dataclass
-class Usage:
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-    @property
-    def total_tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
-
-    def add(self, other: Usage) -> None:
-        self.prompt_tokens += other.prompt_tokens
-        self.completion_tokens += other.completion_tokens
-
-    def as_dict(self) -> dict[str, int]:
-        return {
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "total_tokens": self.total_tokens,
-        }
-
-
-@dataclass(frozen=True)
-class ToolCall:
-    id: str
-    name: str
-    arguments: str  # JSON text as the model wrote it
-
-
-@dataclass(frozen=True)
-class ChatResult:
-    text: str
-    usage: Usage
-    endpoint: Endpoint
-    finish_reason: str | None = None
-    tool_calls: tuple[ToolCall, ...] = ()
-
-
-# --------------------------------------------------------------------------- breaker
-
-
-# --------------------------------------------------------------------------- parsing
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-def _server_message(resp: httpx.Response) -> str:
-    try:
-        body = resp.json()
-    except ValueError:
-        text = resp.text.strip()
-        return text[:500] or resp.reason_phrase
-    if isinstance(body, dict):
-        err = body.get("error")
-        if isinstance(err, dict) and isinstance(err.get("message"), str):
-            return str(err["message"])
-        if isinstance(err, str):
-            return err
-        for key in ("message", "detail"):
-            if isinstance(body.get(key), str):
-                return str(body[key])
-    return json.dumps(body)[:500]
-
-
-def _usage_of(data: Mapping[str, Any]) -> Usage | None:
-    usage = data.get("usage")
-    if not isinstance(usage, dict):
-        return None
-    return Usage(
-        prompt_tokens=int(usage.get("prompt_tokens") or 0),
-        completion_tokens=int(usage.get("completion_tokens") or 0),
-    )
 
 
 # --------------------------------------------------------------------------- client
@@ -388,7 +302,7 @@ class ModelClient:
             raise _Transient(f"malformed chat completion ({type(exc).__name__}: {exc})") from exc
         return ChatResult(
             text=str(text),
-            usage=_usage_of(data) or Usage(),
+            usage=usage_of(data) or Usage(),
             endpoint=ep,
             finish_reason=choice.get("finish_reason"),
             tool_calls=calls,
@@ -470,7 +384,7 @@ class ModelClient:
                         raise _Transient(f"invalid SSE chunk {payload[:80]!r}")
                     if "error" in chunk:
                         raise _Transient(f"server error mid-stream: {chunk['error']}")
-                    self._account(task_id, _usage_of(chunk))
+                    self._account(task_id, usage_of(chunk))
                     for choice in chunk.get("choices") or []:
                         delta = choice.get("delta") or {}
                         content = delta.get("content")
@@ -574,7 +488,7 @@ class ModelClient:
                 raise _Transient(f"malformed embeddings response ({exc})") from exc
             if len(vectors) != len(texts):
                 raise _Transient(f"{len(vectors)} embeddings for {len(texts)} inputs")
-            return vectors, _usage_of(data)
+            return vectors, usage_of(data)
 
         vectors, usage = await self._with_retries(once)
         self._account(task_id, usage)
@@ -592,9 +506,9 @@ class ModelClient:
         status = resp.status_code
         if status < 400:
             return
-        message = _server_message(resp)
+        message = server_message(resp)
         if status == 429 or status >= 500:
-            retry_after = _retry_after(resp.headers.get("retry-after"))
+            retry_after = retry_after_seconds(resp.headers.get("retry-after"))
             raise _Transient(f"HTTP {status}: {message}", retry_after=retry_after)
         raise ModelRequestError(
             f"{ep.label} rejected the request (HTTP {status}): {message}",
