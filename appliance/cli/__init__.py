@@ -8,6 +8,7 @@ import typer
 
 from appliance import doctor as doctor_checks
 from appliance.cli.admin import audit_app, migrate, repo_app, serve, token_app, user_app
+from appliance.cli.backup import backup, restore
 from appliance.cli.common import friendly, settings
 from appliance.cli.models import models_app
 from appliance.cli.sandbox import sandbox_app
@@ -22,6 +23,8 @@ app = typer.Typer(
 )
 app.command()(serve)
 app.command()(migrate)
+app.command()(backup)
+app.command()(restore)
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(repo_app, name="repo")
