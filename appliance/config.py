@@ -102,6 +102,22 @@ class SandboxSettings(_Section):
     )
 
 
+class IndexSettings(_Section):
+    embedder: Literal["minilm-onnx", "minilm-torch", "openai", "none"] = Field(
+        "minilm-onnx",
+        description="Chunk embeddings: all-MiniLM-L6-v2 on ONNX Runtime (CPU, default) or "
+        "torch, an OpenAI-compatible /v1/embeddings endpoint, or none (lexical + graph only).",
+    )
+    embeddings_url: str = Field(
+        "", description="Base URL ending in /v1 of the embeddings endpoint (embedder=openai)."
+    )
+    embeddings_model: str = Field("", description="Model name for the embeddings endpoint.")
+    embeddings_api_key: SecretStr | None = Field(None, description="Bearer key, if needed.")
+    max_file_bytes: int = Field(
+        1_000_000, ge=10_000, description="Files larger than this are catalogued, not indexed."
+    )
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -124,6 +140,7 @@ class Settings(BaseSettings):
     limits: LimitsSettings = LimitsSettings()
     models: ModelsSettings = ModelsSettings()
     sandbox: SandboxSettings = SandboxSettings()
+    index: IndexSettings = IndexSettings()
     logging: LoggingSettings = LoggingSettings()
 
     @classmethod

@@ -10,6 +10,7 @@ from appliance import doctor as doctor_checks
 from appliance.cli.admin import audit_app, migrate, repo_app, serve, token_app, user_app
 from appliance.cli.backup import backup, restore
 from appliance.cli.common import friendly, settings
+from appliance.cli.index import repo_index, search_command
 from appliance.cli.models import models_app
 from appliance.cli.sandbox import sandbox_app
 from appliance.cli.tasks import task_app
@@ -27,6 +28,8 @@ app.command()(backup)
 app.command()(restore)
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
+repo_app.command("index")(repo_index)
+app.command("search")(search_command)
 app.add_typer(repo_app, name="repo")
 app.add_typer(task_app, name="task")
 app.add_typer(audit_app, name="audit")

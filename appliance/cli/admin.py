@@ -199,10 +199,18 @@ def repo_list(
         return
     if not repos:
         typer.echo("no repositories; add one with `appliance repo add NAME URL`")
-    for r in repos:
-        typer.echo(
-            f"{r.id:>4}  {r.name:<30} {r.forge_kind.value:<7} {r.default_branch:<12} {r.clone_url}"
-        )
+    from appliance.cli.index import index_status_text
+    from appliance.index.service import IndexService
+
+    service = IndexService(settings())
+    try:
+        for r in repos:
+            typer.echo(
+                f"{r.id:>4}  {r.name:<30} {r.forge_kind.value:<7} {r.default_branch:<12} "
+                f"{r.clone_url}  [{index_status_text(service.status(r.name))}]"
+            )
+    finally:
+        service.close()
 
 
 @audit_app.command("verify")

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from appliance.errors import IndexError_
-from appliance.index.catalog import iter_catalog
+from appliance.index.catalog import DEFAULT_MAX_BYTES, iter_catalog
 from appliance.index.chunks import chunk_file
 from appliance.index.graph import FileGraph
 from appliance.index.lexical import PATH_WEIGHT, Bag, Bm25Index, bags_of, merge_bags
@@ -112,8 +112,10 @@ class RepoIndex:
         *,
         vectors: VectorStore | None = None,
         embedder: Embedder | None = None,
+        max_file_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self.name = name
+        self.max_file_bytes = max_file_bytes
         self.root = root
         self.store = IndexStore(root / "index.sqlite")
         self.vectors = vectors
@@ -232,7 +234,9 @@ class RepoIndex:
             catalogued: list[FileEntry] = []
             contents: dict[str, bytes] = {}
             t = time.perf_counter()
-            for i, (entry, content) in enumerate(iter_catalog(entries, reader.read_blobs), 1):
+            for i, (entry, content) in enumerate(
+                iter_catalog(entries, reader.read_blobs, max_bytes=self.max_file_bytes), 1
+            ):
                 catalogued.append(entry)
                 if content is not None:
                     contents[entry.path] = content

@@ -100,7 +100,7 @@ def _fold_plural(token: str) -> str:
     if token.endswith("ies") and len(token) > 4:
         return token[:-3] + "y"
     if token.endswith(("sses", "xes", "shes", "zzes")) or (
-        token.endswith("ches") and token[-5] not in "aeiou"
+        token.endswith("ches") and len(token) > 4 and token[-5] not in "aeiou"
     ):  # classes, boxes, matches (but caches)
         return token[:-2]
     if token.endswith(("ss", "us", "is")):

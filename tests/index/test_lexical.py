@@ -190,3 +190,7 @@ def test_bag_counts_agree_with_tokenize() -> None:
 
     text = FILES["auth/session.py"] + FILES["web/api/client.ts"]
     assert _token_counts([text]) == [dict(Counter(tokenize(text)))]
+
+
+def test_short_words_that_look_plural_do_not_break_the_tokenizer() -> None:
+    assert tokenize("ches uses xes ies") == ["che", "use", "xes", "ies"]
