@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from appliance.config import EndpointSettings, Settings
+from appliance.index.service import IndexService
 from appliance.logs import redactor
 from appliance.runner import EventHub, Graph, TaskRunner, load_graph
 from appliance.store import migrate
@@ -41,6 +42,7 @@ class Appliance:
         self.settings = settings
         self.db = Database(settings.database_url, busy_timeout_ms=settings.database.busy_timeout_ms)
         self.hub = EventHub()
+        self.index = IndexService(settings)
         # The endpoints the pipeline uses: the configured ones, or the CPU demo model.
         self.model_endpoints: list[EndpointSettings] = list(settings.models.endpoints)
         self.model_server: LlamaCppServer | None = None
@@ -151,6 +153,7 @@ class Appliance:
             await asyncio.to_thread(self.model_server.stop)
             self.model_server = None
         await self.runner.stop()
+        await asyncio.to_thread(self.index.close)
         self.db.dispose()
 
 

@@ -34,6 +34,16 @@ def _quiet(stage: str, done: int, total: int) -> None:
 
 
 @dataclass
+class RefreshProgress:
+    running: bool = False
+    stage: str | None = None
+    done: int = 0
+    total: int = 0
+    error: str | None = None
+    summary: str | None = None
+
+
+@dataclass
 class EmbeddingProgress:
     done: int = 0
     total: int = 0
@@ -58,6 +68,7 @@ class IndexService:
         self._vectors: VectorStore | None = None
         self._embedder: Embedder | None = None
         self._embedding: dict[str, EmbeddingProgress] = {}
+        self._refreshing: dict[str, RefreshProgress] = {}
         self._threads: dict[str, threading.Thread] = {}
         self._stop = threading.Event()
 
@@ -139,6 +150,37 @@ class IndexService:
         index = self.open(name, with_vectors=with_vectors)
         with self._locks[name]:
             return index.update(repo, branch, full=full, progress=progress)
+
+    def refresh_progress(self, name: str) -> RefreshProgress:
+        return self._refreshing.get(name, RefreshProgress())
+
+    def refresh_in_background(
+        self, name: str, url: str, branch: str, *, token: str | None = None, full: bool = False
+    ) -> bool:
+        """Refresh on a daemon thread, then embed; False when a refresh is already running."""
+        with self._guard:
+            state = self._refreshing.get(name)
+            if state is not None and state.running:
+                return False
+            state = self._refreshing[name] = RefreshProgress(running=True)
+
+        def progress(stage: str, done: int, total: int) -> None:
+            state.stage, state.done, state.total = stage, done, total
+
+        def work() -> None:
+            try:
+                report = self.refresh(name, url, branch, token=token, full=full, progress=progress)
+                state.summary = report.summary()
+            except Exception as exc:  # reported through refresh_progress, and logged
+                log.exception("%s: indexing failed", name)
+                state.error = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+                return
+            finally:
+                state.running = False
+            self.embed_in_background(name)
+
+        threading.Thread(target=work, name=f"index-{name}", daemon=True).start()
+        return True
 
     def status(self, name: str) -> IndexStatus | None:
         if not self.exists(name):

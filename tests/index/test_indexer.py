@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from appliance.index.embed import OnnxMiniLm
 from appliance.index.indexer import RepoIndex
 from appliance.index.search import search
+from appliance.index.vectors import VectorStore
 from appliance.repos.mirror import GitRepo, Mirrors
 from tests.gitrepos import Upstream
 from tests.index.shop_repo import TRACEBACK, make_shop
@@ -130,3 +132,36 @@ def test_plain_words_and_identifiers_rank_the_right_file(tmp_path: Path, mirror:
     assert search(index, "invoice text rendering", 1)[0].path == "invoices/invoice.go"
     assert search(index, "zzz qqq nothing like this", 5) == []
     index.close()
+
+
+@pytest.mark.slow
+def test_embeddings_fill_in_behind_lexical_search_and_follow_updates(
+    tmp_path: Path, shop: Upstream, mirror: GitRepo, onnx_minilm: OnnxMiniLm
+) -> None:
+    vectors = VectorStore(tmp_path / "var" / "index" / "chroma")
+    index = RepoIndex(
+        "shop", tmp_path / "var" / "index" / "shop", vectors=vectors, embedder=onnx_minilm
+    )
+    index.update(mirror, "main")
+    status = index.status()
+    assert status.chunks_embedded == 0  # the update itself embeds nothing
+    assert status.chunks_total > 0
+    lexical = search(index, "total of an order", 3)  # serves before any vector exists
+    assert lexical[0].path == "shop/orders.py"
+    assert all("vector" not in " ".join(h.reasons) for h in lexical)
+
+    seen: list[tuple[int, int]] = []
+    embedded = index.embed_pending(batch=4, progress=lambda s, d, t: seen.append((d, t)))
+    assert embedded == status.chunks_total
+    assert seen[-1] == (embedded, embedded)
+    assert index.status().embeddings_complete
+    hits = search(index, "money owed by a customer, printed as a bill", 3)
+    assert hits[0].path == "invoices/invoice.go"
+    assert any(r.startswith("vector") for r in hits[0].reasons)
+
+    shop.commit({"invoices/invoice.go": None}, "drop invoices")
+    Mirrors(tmp_path / "var" / "mirrors").ensure("shop", shop.url)
+    index.update(mirror, "main")
+    assert "invoices/invoice.go" not in vectors.indexed_paths("shop")
+    index.close()
+    vectors.close()

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from dataclasses import asdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, Field
 
 from appliance.api.deps import Admin, ApplianceDep, SessionDep, Viewer
+from appliance.errors import Conflict
+from appliance.index.search import search
 from appliance.store import repositories as repo_store
 from appliance.store.models import RepositoryCreate, RepositoryPublic, RepositoryUpdate
 
@@ -51,3 +57,58 @@ def delete_repository(repo_id: int, appliance: ApplianceDep, principal: Admin) -
     with appliance.db.write() as session:
         repo_store.delete_repository(session, repo_id=repo_id, actor=principal.username)
     return Response(status_code=204)
+
+
+class IndexRequest(BaseModel):
+    full: bool = Field(False, description="Re-index every file, not only what changed.")
+
+
+@router.post("/{repo_id}/index", status_code=202)
+def start_indexing(
+    repo_id: int,
+    session: SessionDep,
+    appliance: ApplianceDep,
+    principal: Admin,
+    body: IndexRequest | None = None,
+) -> dict[str, Any]:
+    """Fetch the repository and bring its index up to date, in the background; embeddings
+    fill in after, while lexical search already works. Poll ``GET …/index``."""
+    repo = repo_store.get_repository(session, repo_id)
+    started = appliance.index.refresh_in_background(
+        repo.name, repo.clone_url, repo.default_branch, full=bool(body and body.full)
+    )
+    if not started:
+        raise Conflict(f"{repo.name} is being indexed already; wait for it to finish")
+    return {"status": "started", "repository": repo.name}
+
+
+@router.get("/{repo_id}/index")
+def index_status(
+    repo_id: int, session: SessionDep, appliance: ApplianceDep, _principal: Viewer
+) -> dict[str, Any]:
+    repo = repo_store.get_repository(session, repo_id)
+    status = appliance.index.status(repo.name)
+    return {
+        "repository": repo.name,
+        "index": asdict(status) if status else None,
+        "refresh": asdict(appliance.index.refresh_progress(repo.name)),
+        "embedding": asdict(appliance.index.embedding_progress(repo.name)),
+    }
+
+
+@router.get("/{repo_id}/search")
+def search_repository(
+    repo_id: int,
+    session: SessionDep,
+    appliance: ApplianceDep,
+    _principal: Viewer,
+    q: Annotated[str, Query(min_length=1, max_length=20_000, description="What to find.")],
+    k: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> list[dict[str, Any]]:
+    """Hybrid search over the repository's index: files, line spans and reasons."""
+    repo = repo_store.get_repository(session, repo_id)
+    status = appliance.index.status(repo.name)
+    if status is None or status.commit is None:
+        raise Conflict(f"{repo.name} has no index yet; start one with POST …/index")
+    index = appliance.index.open(repo.name)
+    return [asdict(hit) for hit in search(index, q, k)]
