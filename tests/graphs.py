@@ -11,7 +11,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from appliance.runner import Done, Graph, Next, NodeContext, Outcome, State
+from appliance.runner import Done, Graph, Next, NodeContext, Outcome, Pause, State
+from appliance.runner.graph import REJECT
 from appliance.states import TaskStatus
 
 
@@ -112,3 +113,73 @@ def broken_graph() -> Graph:
 
 def gated_graph(node: Gated) -> Graph:
     return Graph(start=node.name, nodes={node.name: node})
+
+
+@dataclass
+class Ask:
+    """Pauses with a clarifying question until it is answered, then goes on."""
+
+    name: str = "planning"
+    status: TaskStatus = TaskStatus.planning
+
+    async def run(self, ctx: NodeContext, state: State) -> Outcome:
+        human = state.get("human") or {}
+        if human.get("action") != "answer":
+            return Pause(
+                "which file?",
+                state,
+                question="Which module should change?",
+                resume={"answer": "planning"},
+            )
+        return Next("implementing", {"answer": human["answer"], "rounds": 0})
+
+
+@dataclass
+class Work:
+    name: str = "implementing"
+    status: TaskStatus = TaskStatus.implementing
+
+    async def run(self, ctx: NodeContext, state: State) -> Outcome:
+        human = state.get("human") or {}
+        rounds = state.get("rounds", 0) + (human.get("action") == "request_changes")
+        await ctx.emit("log", {"message": f"round {rounds}"})
+        return Next("reviewing", {"answer": state["answer"], "rounds": rounds})
+
+
+@dataclass
+class Gate:
+    """The human gate: approve (→ publishing), request changes (→ implementing), reject."""
+
+    name: str = "reviewing"
+    status: TaskStatus = TaskStatus.reviewing
+
+    async def run(self, ctx: NodeContext, state: State) -> Outcome:
+        return Pause(
+            "diff ready",
+            state,
+            wait=TaskStatus.awaiting_approval,
+            resume={"approve": "publishing", "request_changes": "implementing", "reject": REJECT},
+        )
+
+
+@dataclass
+class Publish:
+    name: str = "publishing"
+    status: TaskStatus = TaskStatus.publishing
+
+    async def run(self, ctx: NodeContext, state: State) -> Outcome:
+        who = (state.get("human") or {}).get("by")
+        return Done(summary=f"published after {state.get('rounds', 0)} round(s), approved by {who}")
+
+
+def decision_graph() -> Graph:
+    return Graph(
+        start="preparing",
+        nodes={
+            "preparing": Step("preparing", TaskStatus.preparing, "planning"),
+            "planning": Ask(),
+            "implementing": Work(),
+            "reviewing": Gate(),
+            "publishing": Publish(),
+        },
+    )

@@ -60,12 +60,26 @@ class Fail:
     message: str
 
 
+#: a :attr:`Pause.resume` target that ends the task as rejected instead of running a node
+REJECT = "!rejected"
+
+
 @dataclass(frozen=True)
 class Pause:
-    """Stop and wait for a person; the task resumes at this node with ``state``."""
+    """Stop and wait for a person.
+
+    ``wait`` is the status while waiting: ``paused`` (a question, a guard) or
+    ``awaiting_approval`` (the human gate). ``resume`` maps each action a person may take
+    (``answer``, ``approve``, ``request_changes``, ``reject``…) to the node the task goes on
+    at, or :data:`REJECT`; the node then finds the person's input in ``state["human"]``.
+    Without ``resume`` the only action is ``resume``, back at this node.
+    """
 
     reason: str
     state: State = field(default_factory=dict)
+    wait: TaskStatus = TaskStatus.paused
+    resume: Mapping[str, str] = field(default_factory=dict)
+    question: str | None = None
 
 
 Outcome = Next | Done | Fail | Pause

@@ -19,9 +19,20 @@ from typing import Any, TypeVar
 
 from appliance.errors import ConfigError, Conflict
 from appliance.logs import task_id_var
-from appliance.runner.graph import Done, Fail, Graph, Next, Node, Outcome, Pause, State, TaskInfo
+from appliance.runner.graph import (
+    REJECT,
+    Done,
+    Fail,
+    Graph,
+    Next,
+    Node,
+    Outcome,
+    Pause,
+    State,
+    TaskInfo,
+)
 from appliance.runner.hub import EventHub
-from appliance.states import RUNNING, TERMINAL, FailureCategory, Priority, TaskStatus
+from appliance.states import RUNNING, TERMINAL, WAITING, FailureCategory, Priority, TaskStatus
 from appliance.store import audit
 from appliance.store import tasks as task_store
 from appliance.store.db import Database
@@ -30,6 +41,8 @@ from appliance.store.models import Task
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 RUNNER_ACTOR = "system:runner"
+#: where a waiting task's checkpoint keeps the actions it offers (action -> node)
+RESUME_KEY = "_resume"
 
 
 @dataclass
@@ -156,6 +169,79 @@ class TaskRunner:
                 )
 
         task = await self._db(cancel_in_store)
+        self.hub.notify(task_id)
+        return task
+
+    async def act(
+        self, task_id: str, action: str, payload: Mapping[str, Any], *, actor: str
+    ) -> Task:
+        """A person's decision on a waiting task: answer a question, approve, request
+        changes, reject, resume — whatever the node that paused it offered (see
+        :class:`~appliance.runner.graph.Pause`). The task goes on at the node the action
+        names, with ``state["human"]`` = the payload, the action and who took it."""
+
+        def decide() -> tuple[Task, bool]:
+            with self.db.write() as s:
+                task = task_store.get_task(s, task_id)
+                if task.status not in WAITING:
+                    raise Conflict(
+                        f"Task {task_id} is {task.status.value}, not waiting for a decision."
+                    )
+                checkpoint = task_store.latest_checkpoint(s, task_id)
+                state = dict(checkpoint.state) if checkpoint else {}
+                actions: dict[str, str] = dict(state.pop(RESUME_KEY, None) or {})
+                if action not in actions:
+                    offered = ", ".join(sorted(actions)) or "none"
+                    raise Conflict(
+                        f"Task {task_id} cannot take '{action}' now; it offers: {offered}."
+                    )
+                target = actions[action]
+                details = {"action": action, **{k: v for k, v in payload.items() if k != "by"}}
+                if target == REJECT:
+                    task = task_store.transition(
+                        s, task, TaskStatus.rejected, actor=actor, details=details
+                    )
+                    return task, False
+                node = self.graph.node(target)
+                state["human"] = {**payload, "action": action, "by": actor}
+                task = task_store.transition(
+                    s, task, node.status, actor=actor, node=node.name, state=state,
+                    details=details,
+                )  # fmt: skip
+                return task, True
+
+        task, run = await self._db(decide)
+        self.hub.notify(task_id)
+        if run:
+            self.submit(task_id, task.priority)
+        return task
+
+    async def add_note(self, task_id: str, text: str, *, actor: str) -> Task:
+        """A constraint added while the task lives: kept in its constraints (``notes``) and
+        picked up by the agent at its next step, or when a waiting task goes on."""
+
+        def write() -> Task:
+            with self.db.write() as s:
+                task = task_store.get_task(s, task_id)
+                if task.status in TERMINAL:
+                    raise Conflict(f"Task {task_id} is already {task.status.value}.")
+                constraints = dict(task.constraints)
+                constraints["notes"] = [*constraints.get("notes", []), text]
+                task.constraints = constraints
+                s.add(task)
+                task_store.add_event(
+                    s, task_id=task_id, kind="constraint_added", payload={"text": text}
+                )
+                audit.append(
+                    s,
+                    actor=actor,
+                    action="task.constraint",
+                    subject=f"task:{task_id}",
+                    details={"text": text},
+                )
+                return task
+
+        task = await self._db(write)
         self.hub.notify(task_id)
         return task
 
@@ -307,15 +393,27 @@ class TaskRunner:
                     task_store.transition(
                         s, task, TaskStatus.failed, actor=RUNNER_ACTOR, failure=(category, message)
                     )
-                case Pause(reason=reason, state=state):
+                case Pause(reason=reason, state=state, wait=wait, resume=resume):
+                    actions = dict(resume) or {"resume": node.name}
                     task_store.transition(
                         s,
                         task,
-                        TaskStatus.paused,
+                        wait,
                         actor=RUNNER_ACTOR,
                         node=node.name,
-                        state=state,
+                        state={**state, RESUME_KEY: actions},
                         details={"reason": reason},
+                    )
+                    task_store.add_event(
+                        s,
+                        task_id=task_id,
+                        kind="waiting",
+                        payload={
+                            "status": wait.value,
+                            "reason": reason,
+                            "question": outcome.question,
+                            "actions": sorted(actions),
+                        },
                     )
             return None
 

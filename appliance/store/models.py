@@ -92,6 +92,11 @@ class RepositoryPublic(RepositoryBase):
 class TaskConstraints(SQLModel):
     avoid_files: list[str] = Field(default_factory=list, max_length=500)
     max_files_changed: int | None = Field(default=None, ge=1, le=10_000)
+    notes: list[str] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Constraints in words ('keep the public API'), also added while it runs.",
+    )
 
     @field_validator("avoid_files")
     @classmethod

@@ -49,7 +49,11 @@ def test_submit_returns_201_queued_and_task_runs_to_done(
     )
     assert created["status"] == "queued"
     task = _wait_status(client, tokens.viewer, created["task_id"], "done")
-    assert task["constraints"] == {"avoid_files": ["migrations/"], "max_files_changed": 3}
+    assert task["constraints"] == {
+        "avoid_files": ["migrations/"],
+        "max_files_changed": 3,
+        "notes": [],
+    }
     assert task["priority"] == "urgent"
     assert task["created_by"] == "dana"
     assert task["step"] == "implementing"

@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from appliance.api.deps import ApplianceDep, Developer, SessionDep, Viewer
-from appliance.errors import Forbidden
+from appliance.errors import Forbidden, InvalidInput
 from appliance.states import TERMINAL, TaskStatus
 from appliance.store import tasks as task_store
 from appliance.store.models import Role, Task, TaskCreate, TaskPublic
@@ -116,6 +116,85 @@ async def cancel_task(task_id: str, appliance: ApplianceDep, principal: Develope
             f"Task {task_id} belongs to {created_by}; only they or an admin can cancel it."
         )
     task = await appliance.runner.cancel(task_id, actor=principal.username)
+    return _detail(task)
+
+
+class Answer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    answer: str = Field(min_length=1, max_length=20_000, description="The reply to its question.")
+
+
+class ReviewComment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    path: str | None = Field(None, max_length=1000, description="File the comment is on.")
+    line: int | None = Field(None, ge=1, description="Line in the new file.")
+    body: str = Field(min_length=1, max_length=20_000)
+
+
+class Decision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    message: str = Field("", max_length=20_000, description="Why, in words (optional).")
+    comments: list[ReviewComment] = Field(default_factory=list, max_length=500)
+
+
+class Note(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, max_length=2_000, description="A constraint in words.")
+
+
+async def _act(
+    appliance: Any, task_id: str, action: str, payload: dict[str, Any], principal: Any
+) -> TaskDetail:
+    task = await appliance.runner.act(task_id, action, payload, actor=principal.username)
+    return _detail(task)
+
+
+@router.post("/{task_id}/answer", response_model=TaskDetail)
+async def answer_question(
+    task_id: str, body: Answer, appliance: ApplianceDep, principal: Developer
+) -> TaskDetail:
+    """Answer the clarifying question a paused task asks; it goes on with the answer."""
+    return await _act(appliance, task_id, "answer", body.model_dump(), principal)
+
+
+@router.post("/{task_id}/resume", response_model=TaskDetail)
+async def resume_task(task_id: str, appliance: ApplianceDep, principal: Developer) -> TaskDetail:
+    """Let a paused task go on (after a guard stopped it, say)."""
+    return await _act(appliance, task_id, "resume", {}, principal)
+
+
+@router.post("/{task_id}/approve", response_model=TaskDetail)
+async def approve_task(
+    task_id: str, appliance: ApplianceDep, principal: Developer, body: Decision | None = None
+) -> TaskDetail:
+    """Approve the plan or the diff a task waits on; an approved diff is published."""
+    return await _act(appliance, task_id, "approve", (body or Decision()).model_dump(), principal)
+
+
+@router.post("/{task_id}/request-changes", response_model=TaskDetail)
+async def request_changes(
+    task_id: str, body: Decision, appliance: ApplianceDep, principal: Developer
+) -> TaskDetail:
+    """Send the task back to work on the same branch with these comments."""
+    if not body.message and not body.comments:
+        raise InvalidInput("Say what to change: a message or at least one comment.")
+    return await _act(appliance, task_id, "request_changes", body.model_dump(), principal)
+
+
+@router.post("/{task_id}/reject", response_model=TaskDetail)
+async def reject_task(
+    task_id: str, appliance: ApplianceDep, principal: Developer, body: Decision | None = None
+) -> TaskDetail:
+    """Close the task without publishing anything."""
+    return await _act(appliance, task_id, "reject", (body or Decision()).model_dump(), principal)
+
+
+@router.post("/{task_id}/constraints", response_model=TaskDetail)
+async def add_constraint(
+    task_id: str, body: Note, appliance: ApplianceDep, principal: Developer
+) -> TaskDetail:
+    """Add a constraint while the task runs; the agent follows it from its next step."""
+    task = await appliance.runner.add_note(task_id, body.text, actor=principal.username)
     return _detail(task)
 
 
