@@ -292,6 +292,10 @@ class FileGraph:
                 out[path] = 0.5**depth
         return out
 
+    def warm(self) -> None:
+        """Build what the first :meth:`rank` would (after an update, off the query path)."""
+        self._canonical_graph()
+
     def _canonical_graph(self) -> nx.DiGraph:
         """A copy with nodes and edges in sorted order (cached until the next update)."""
         if self._canonical is None:

@@ -157,6 +157,7 @@ class RepoIndex:
                 self._chunks_bm25 = Bm25Index()
                 self._chunks_bm25.update_bags(chunk_bags)
             self._graph = FileGraph(self.store.symbols(), [f.path for f in files])
+            self._graph.warm()
 
     @property
     def graph(self) -> FileGraph:
@@ -298,6 +299,7 @@ class RepoIndex:
                 chunk_bags,
                 graph_fresh=mode == "full",
             )
+            self.graph.warm()
             seconds["graph+bm25"] = time.perf_counter() - t
             t = time.perf_counter()
             self._save_bm25(commit)

@@ -86,6 +86,8 @@ class ReadFileArgs(_Args):
 def read_file(ctx: ToolContext, args: ReadFileArgs) -> str:
     path = resolve_inside(ctx.worktree, args.path, allow_dir=False)
     name = relative(ctx.worktree, path)
+    if ctx.edits is not None:  # what was read may later be deleted (delete_file's rule)
+        ctx.edits.note_read(name)
     if args.line_end is not None and args.line_end < args.line_start:
         raise InvalidInput(
             f"line_end ({args.line_end}) is before line_start ({args.line_start})",

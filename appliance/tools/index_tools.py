@@ -76,7 +76,9 @@ def find_references(ctx: ToolContext, args: NameArgs) -> str:
     out = []
     for path in paths[:100]:
         symbols = index.symbols_of(path)
-        lines = sorted({r.line for r in symbols.references if r.name == args.name}) if symbols else []
+        lines = (
+            sorted({r.line for r in symbols.references if r.name == args.name}) if symbols else []
+        )
         out.append(f"{path}: line(s) {', '.join(map(str, lines[:20]))}" if lines else path)
     return "\n".join(out)
 
@@ -114,9 +116,10 @@ def repo_map(ctx: ToolContext, args: RepoMapArgs) -> str:
     names = [f for f in args.focus if f not in paths]
     ranked = index.graph.rank(seeds, seed_names=names)
     symbols = {p: s for p in ranked if (s := index.symbols_of(p)) is not None}
-    return render_repo_map(
-        ranked, symbols, token_budget=args.token_budget, focus_names=names
-    ) or "(empty repository map)"
+    return (
+        render_repo_map(ranked, symbols, token_budget=args.token_budget, focus_names=names)
+        or "(empty repository map)"
+    )
 
 
 INDEX_TOOLS: list[Tool[BaseModel]] = [

@@ -30,6 +30,7 @@ from appliance.errors import ApplianceError
 
 if TYPE_CHECKING:
     from appliance.index.indexer import RepoIndex
+    from appliance.tools.changeset import EditSession
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ class ToolContext:
 
     worktree: Path
     index: RepoIndex | None = None  # the index of the task's base commit, when built
+    edits: EditSession | None = None  # the task's edit transaction; None: read-only tools
 
 
 @dataclass(frozen=True)
