@@ -118,6 +118,131 @@ class IndexSettings(_Section):
     )
 
 
+class JobsSettings(_Section):
+    """The nightly maintenance scheduler (appliance.jobs)."""
+
+    enabled: bool = Field(True, description="Run scheduled jobs in the appliance process.")
+    timezone: str = Field(
+        "", description="Time zone of the cron schedules, e.g. Europe/Berlin ('' = the server's)."
+    )
+    default_cron: str = Field(
+        "0 2 * * *",
+        description="Nightly schedule of a repository without settings.nightly_cron; its "
+        "minute is offset by a hash of the repository name so repositories start apart.",
+    )
+    repository_kinds: list[str] = Field(
+        default_factory=lambda: ["reindex", "branch_cleanup", "deps"],
+        description="Jobs each registered repository gets.",
+    )
+    retention_cron: str = Field("30 3 * * *", description="Schedule of the retention purge.")
+    retention_days: int = Field(
+        30, ge=1, description="Task logs and finished worktrees older than this are purged."
+    )
+    misfire_grace_seconds: int = Field(
+        3600,
+        ge=1,
+        description="A run missed (appliance down) by less than this still runs once at "
+        "start-up; a later one is skipped and recorded.",
+    )
+    poll_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="How often the scheduler re-reads its job store, so changes made with "
+        "`appliance jobs` on the command line take effect.",
+    )
+
+
+class DepsSettings(_Section):
+    """Package indexes the dependency bumps ask (local mirrors; nothing else is contacted)."""
+
+    python_index_url: str = Field(
+        "", description="PEP 691 simple index URL of the Python mirror ('' = no Python bumps)."
+    )
+    python_json_url: str = Field(
+        "", description="PyPI JSON API root of the mirror, when it is not <simple>/../pypi."
+    )
+    npm_registry_url: str = Field("", description="npm registry mirror URL ('' = no npm bumps).")
+    test_command: str = Field(
+        "",
+        description="Command that runs a repository's tests in the sandbox when the "
+        "repository's settings.test_command is not set ('' = bumps need one per repository).",
+    )
+    test_timeout_seconds: float = Field(
+        1800, gt=0, description="Longest a bump's test run may take."
+    )
+
+
+class PipelineSettings(_Section):
+    max_steps: int = Field(40, ge=1, le=500, description="Tool calls per task before handover.")
+    max_rounds: int = Field(5, ge=1, le=50, description="Implement/validate rounds per task.")
+    max_minutes: float = Field(60.0, gt=0, description="Wall clock per task before handover.")
+    max_tokens: int = Field(
+        400_000, ge=1000, description="Prompt + completion tokens per task before handover."
+    )
+    reply_tokens: int = Field(
+        1024, ge=64, description="Room kept for the model's reply in every call."
+    )
+    author_name: str = Field("Coding Agent Appliance", description="Commit author name.")
+    author_email: str = Field("appliance@localhost", description="Commit author e-mail.")
+    user_email_domain: str = Field(
+        "localhost", description="Co-authored-by e-mail domain for users without one."
+    )
+
+
+# --- web UI (ui/) -------------------------------------------------------------------
+
+
+class LdapSettings(_Section):
+    """Optional LDAP sign-in (simple bind), beside the local users."""
+
+    url: str = Field(
+        "",
+        description="ldap://host:389 (with start_tls) or ldaps://host:636; '' = LDAP off.",
+    )
+    start_tls: bool = Field(True, description="Upgrade an ldap:// connection with StartTLS.")
+    ca_file: str = Field(
+        "", description="PEM file of the CA that signed the server's certificate ('' = system)."
+    )
+    user_dn_template: str = Field(
+        "uid={username},ou=people,dc=example,dc=org",
+        description="DN a username binds as; {username} is escaped and filled in.",
+    )
+    group_base: str = Field(
+        "", description="Where groups live, e.g. ou=groups,dc=example,dc=org ('' = no groups)."
+    )
+    group_filter: str = Field(
+        "(member={user_dn})",
+        description="Finds the user's groups under group_base; {user_dn} is filled in.",
+    )
+    group_roles: dict[str, Literal["viewer", "developer", "admin"]] = Field(
+        default_factory=dict,
+        description="Group DN (or cn) -> role; the highest mapped role wins.",
+    )
+    default_role: Literal["", "viewer", "developer", "admin"] = Field(
+        "", description="Role of a user in no mapped group ('' = refuse the sign-in)."
+    )
+    timeout_seconds: float = Field(5.0, gt=0, description="Connect and receive timeout.")
+
+
+class UiSettings(_Section):
+    """The intranet web UI: sessions, sign-in limits, LDAP."""
+
+    session_hours: float = Field(12.0, gt=0, description="How long a sign-in lasts.")
+    login_attempts: int = Field(
+        5, ge=1, description="Failed sign-ins per user and address before a pause."
+    )
+    login_window_seconds: int = Field(
+        300, ge=1, description="The window failed sign-ins are counted in."
+    )
+    events_page: int = Field(
+        200, ge=20, le=2000, description="Log lines a task page shows before 'earlier'."
+    )
+    ldap: LdapSettings = LdapSettings()
+
+
+# --- end web UI -----------------------------------------------------------------------
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -141,7 +266,11 @@ class Settings(BaseSettings):
     models: ModelsSettings = ModelsSettings()
     sandbox: SandboxSettings = SandboxSettings()
     index: IndexSettings = IndexSettings()
+    pipeline: PipelineSettings = PipelineSettings()
+    jobs: JobsSettings = JobsSettings()
+    deps: DepsSettings = DepsSettings()
     logging: LoggingSettings = LoggingSettings()
+    ui: UiSettings = UiSettings()  # web UI
 
     @classmethod
     def settings_customise_sources(

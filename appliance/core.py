@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from appliance.config import EndpointSettings, Settings
 from appliance.index.service import IndexService
+from appliance.jobs import JobScheduler
 from appliance.logs import redactor
 from appliance.runner import EventHub, Graph, TaskRunner, load_graph
 from appliance.store import migrate
@@ -51,13 +52,16 @@ class Appliance:
         #: probes the endpoints for the API/UI (serving? latency, load)
         self.model_monitor: EndpointMonitor | None = None
         self._monitor_task: asyncio.Task[None] | None = None
+        self._sandbox: Any = None
         self.runner = TaskRunner(
             db=self.db,
             graph=graph or load_graph(settings.runner.graph),
             hub=self.hub,
             concurrency=settings.runner.concurrency,
-            services=services,
+            services={"appliance": self, **(services or {})},
         )
+        #: the nightly maintenance jobs; the pipeline's seams go into ``jobs.services``
+        self.jobs = JobScheduler(settings=settings, db=self.db, index=self.index)
 
     async def start(self) -> None:
         self.settings.check_secure()
@@ -76,6 +80,8 @@ class Appliance:
         await asyncio.to_thread(self._start_cpu_model)
         self._start_model_client()
         await self.runner.start()
+        if self.settings.jobs.enabled:
+            await self.jobs.start()
         log.info("appliance started (data dir %s)", self.settings.data_dir.resolve())
 
     def _start_cpu_model(self) -> None:
@@ -102,6 +108,17 @@ class Appliance:
             server.model,
             server.base_url,
         )
+
+    def sandbox(self) -> Any:
+        """The sandbox tasks run commands in: ``services["sandbox"]`` when given (tests),
+        else rootless Podman (built on first use; nothing starts until a session opens)."""
+        if "sandbox" in self.runner.services:
+            return self.runner.services["sandbox"]
+        if self._sandbox is None:
+            from sandbox.podman import PodmanSandbox
+
+            self._sandbox = PodmanSandbox()
+        return self._sandbox
 
     def endpoints(self) -> list[Endpoint]:
         """The model endpoints as the client takes them, primary first."""
@@ -152,8 +169,12 @@ class Appliance:
         if self.model_server is not None:
             await asyncio.to_thread(self.model_server.stop)
             self.model_server = None
+        await self.jobs.stop()
         await self.runner.stop()
         await asyncio.to_thread(self.index.close)
+        if self._sandbox is not None:
+            self._sandbox.close()
+            self._sandbox = None
         self.db.dispose()
 
 

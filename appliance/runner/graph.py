@@ -134,7 +134,7 @@ def _unavailable() -> Graph:
 
 # Registered graphs by name. The agent pipeline registers "pipeline" when it lands.
 GRAPHS: dict[str, str] = {
-    "pipeline": "appliance.runner.graph:_unavailable",
+    "pipeline": "appliance.pipeline:pipeline_graph",
 }
 
 

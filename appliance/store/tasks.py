@@ -145,16 +145,23 @@ def events_after(
 
 
 def event_dicts_after(
-    session: Session, task_id: str, after_seq: int, limit: int = 500
+    session: Session,
+    task_id: str,
+    after_seq: int,
+    limit: int = 500,
+    *,
+    kinds: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Like :func:`events_after`, as plain dicts for streaming (no ORM objects: this is
-    the hot path of every live event stream)."""
+    the hot path of every live event stream); ``kinds`` keeps only those kinds."""
     query = (
         select(TaskEvent.seq, TaskEvent.kind, TaskEvent.payload, TaskEvent.ts)
         .where(TaskEvent.task_id == task_id, TaskEvent.seq > after_seq)
         .order_by(col(TaskEvent.seq))
         .limit(limit)
     )
+    if kinds:
+        query = query.where(col(TaskEvent.kind).in_(list(kinds)))
     return [
         {"seq": seq, "kind": kind, "payload": payload, "ts": _iso(ts)}
         for seq, kind, payload, ts in session.exec(query)

@@ -30,6 +30,7 @@ from appliance.errors import ApplianceError
 
 if TYPE_CHECKING:
     from appliance.index.indexer import RepoIndex
+    from appliance.pipeline.execution import TaskSandbox
     from appliance.tools.changeset import EditSession
 
 logger = logging.getLogger(__name__)
@@ -41,15 +42,17 @@ ArgsT = TypeVar("ArgsT", bound=BaseModel)
 
 @dataclass(frozen=True)
 class ToolContext:
-    """What a tool may reach: the task's worktree and the repository's index.
-
-    Later tools add fields here (the sandbox, the task's constraints), each with a default
-    so that read-only tools and their tests keep building it as ``ToolContext(worktree=path)``.
+    """What a tool may reach: the task's worktree, the repository's index, the task's edit
+    transaction and its sandbox. Every field but the worktree has a default, so read-only
+    tools and their tests build it as ``ToolContext(worktree=path)``.
     """
 
     worktree: Path
     index: RepoIndex | None = None  # the index of the task's base commit, when built
     edits: EditSession | None = None  # the task's edit transaction; None: read-only tools
+    sandbox: TaskSandbox | None = None  # where run_command/run_tests/run_linter execute
+    #: told of each command run (command, exit code, output snippet), for the task's events
+    on_command: Callable[[str, int, str], None] | None = None
 
 
 @dataclass(frozen=True)

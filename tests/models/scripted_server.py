@@ -186,8 +186,13 @@ class _Server(ThreadingHTTPServer):
 class ScriptedServer:
     """Start with ``with ScriptedServer([...]) as srv:``; ``srv.url`` is the ``/v1`` base."""
 
-    def __init__(self, replies: Iterable[Reply] = (), *, port: int = 0) -> None:
+    def __init__(
+        self, replies: Iterable[Reply] = (), *, port: int = 0, models: Iterable[str] = ()
+    ) -> None:
         self.script: list[Reply] = list(replies)
+        #: with model names, GET /v1/models and /health answer on their own (a monitor's
+        #: probes then never consume the script, which is for the chat calls)
+        self.models = list(models)
         self.requests: list[Recorded] = []
         self.stopping = threading.Event()
         self._lock = threading.Lock()
@@ -212,6 +217,11 @@ class ScriptedServer:
             self.script.extend(replies)
 
     def _take(self, rec: Recorded) -> Reply:
+        if self.models and rec.method == "GET":
+            if rec.path.endswith("/models"):
+                data = [{"id": m, "object": "model"} for m in self.models]
+                return Reply(json={"object": "list", "data": data})
+            return Reply(json={"status": "ok"})
         with self._lock:
             self.requests.append(rec)
             if len(self.script) > 1:

@@ -1,0 +1,135 @@
+"""``preparing``: fetch the repository, bring its index to the base commit, make the task's
+worktree on its own branch, find the test command and record the baseline test run.
+
+Each side effect is recorded in the state as it happens (``base``, ``branch``,
+``worktree``, ``baseline``), so a re-run after a crash skips what is done: the worktree
+is made once, the branch named once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from appliance.errors import Conflict
+from appliance.forges.rules import branch_name
+from appliance.pipeline.events import command_event
+from appliance.pipeline.execution import TaskSandbox, failing_tests, test_summary
+from appliance.pipeline.workspace import (
+    appliance_of,
+    repository,
+    sandbox_policy,
+    worktrees,
+)
+from appliance.runner.graph import Fail, Next, NodeContext, Outcome, State
+from appliance.states import FailureCategory, TaskStatus
+from sandbox.errors import SandboxError
+from sandbox.testrun import NoTestCommand, detect_test_command
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Preparing:
+    name: str = "preparing"
+    status: TaskStatus = TaskStatus.preparing
+
+    async def run(self, ctx: NodeContext, state: State) -> Outcome:
+        appliance = appliance_of(ctx)
+        repo = await asyncio.to_thread(repository, ctx)
+        state = dict(state)
+        state.setdefault("started_at", datetime.now(UTC).isoformat())
+        if "base" not in state:
+            await ctx.progress(0.05, f"fetching {repo.name}")
+            report = await asyncio.to_thread(
+                appliance.index.refresh, repo.name, repo.clone_url, repo.default_branch
+            )
+            state["base"] = report.commit
+            await ctx.emit(
+                "log", {"message": report.summary(), "step": "index"}, key="prepare-index"
+            )
+            appliance.index.embed_in_background(repo.name)
+        trees = worktrees(appliance)
+        mirror = appliance.index.mirrors.get(repo.name)
+        if "branch" not in state:
+            state["branch"] = branch_name(datetime.now(UTC), ctx.task.prompt.splitlines()[0])
+        if "worktree" not in state:
+            await ctx.progress(0.3, f"creating branch {state['branch']}")
+            try:
+                path = await asyncio.to_thread(
+                    trees.create,
+                    mirror,
+                    task_id=ctx.task.id,
+                    branch=state["branch"],
+                    base=state["base"],
+                )
+            except Conflict:  # made before a crash, not yet recorded: reuse it
+                path = trees.get(ctx.task.id).path
+            state["worktree"] = str(path)
+            await ctx.emit(
+                "log",
+                {"message": f"worktree on branch {state['branch']}", "step": "worktree"},
+                key="prepare-worktree",
+            )
+        worktree = trees.get(ctx.task.id).path
+        test_command = (repo.settings or {}).get("test_command")
+        if test_command is None:
+            detected = await asyncio.to_thread(detect_test_command, worktree)
+            test_command = detected.display() if detected else None
+        state["test_command"] = test_command
+        if "baseline" not in state:
+            state["baseline"] = await self._baseline(ctx, worktree, repo, test_command)
+            if state["baseline"] is None and test_command is not None:
+                return Fail(
+                    FailureCategory.user_correctable,
+                    "the sandbox cannot run this repository's tests; see the task's events "
+                    "and `appliance doctor`",
+                )
+        return Next("planning", state)
+
+    async def _baseline(
+        self, ctx: NodeContext, worktree: object, repo: object, test_command: str | None
+    ) -> list[str] | None:
+        """Failing tests before any edit ([] when there are no tests to run)."""
+        if test_command is None:
+            await ctx.emit(
+                "log",
+                {"message": "no test suite found: changes will be checked by the linter only"},
+                key="prepare-no-tests",
+            )
+            return []
+        appliance = appliance_of(ctx)
+        opener = appliance.sandbox()
+        from pathlib import Path
+
+        from appliance.store.models import Repository
+
+        assert isinstance(repo, Repository)
+        sandbox = TaskSandbox(
+            opener, Path(str(worktree)), ctx.task.id, sandbox_policy(repo), test_command
+        )
+        await ctx.progress(0.6, "baseline test run")
+        try:
+            run = await asyncio.to_thread(sandbox.tests)
+        except (SandboxError, NoTestCommand) as exc:
+            await ctx.emit(
+                "error",
+                {"severity": "error", "message": exc.message, "recoverable": False},
+                key="prepare-baseline-error",
+            )
+            return None
+        failing = failing_tests(run)
+        await ctx.emit(
+            "command_executed",
+            command_event(run.command.display(), run.result.exit_code, test_summary(run)),
+            key="prepare-baseline",
+        )
+        if failing:
+            await ctx.emit(
+                "log",
+                {"message": f"{len(failing)} test(s) fail before any change; they won't count"},
+                key="prepare-baseline-note",
+            )
+        return failing

@@ -1,0 +1,166 @@
+"""A task's working parts, rebuilt from its checkpoint at every node.
+
+Nothing here lives in memory between nodes: the worktree and its record are on disk, the
+edit transaction's originals in ``<data dir>/tasks/<id>/edit-backups``, the rest in the
+checkpoint state. So a task resumed after a crash finds the same branch, the same files
+and the same history, and never makes a second branch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from appliance.errors import ConfigError, NotFound
+from appliance.index.indexer import RepoIndex
+from appliance.pipeline.execution import TaskSandbox
+from appliance.repos.mirror import GitRepo
+from appliance.repos.worktree import Worktrees
+from appliance.runner.graph import NodeContext, State
+from appliance.store.models import Repository
+from appliance.tools.changeset import EditSession
+from appliance.tools.edit import WRITE_TOOLS
+from appliance.tools.files import READ_TOOLS
+from appliance.tools.index_tools import INDEX_TOOLS
+from appliance.tools.policy import EditPolicy
+from appliance.tools.project import PROJECT_TOOLS
+from appliance.tools.registry import Tool, ToolContext, ToolRegistry
+from appliance.tools.sandbox_tools import SANDBOX_TOOLS
+from sandbox.policy import SandboxPolicy
+
+if TYPE_CHECKING:
+    from appliance.core import Appliance
+    from models.client import ModelClient
+
+
+def appliance_of(ctx: NodeContext) -> Appliance:
+    appliance = ctx.services.get("appliance")
+    if appliance is None:
+        raise ConfigError("the pipeline needs the appliance among the runner's services")
+    return appliance  # type: ignore[no-any-return]
+
+
+def model_client(ctx: NodeContext) -> ModelClient:
+    client = appliance_of(ctx).model_client
+    if client is None:
+        from models.errors import ModelUnavailable
+
+        raise ModelUnavailable(
+            "no model endpoint is configured: set models.endpoints (a vLLM server) or "
+            "allow the CPU demo model (models.cpu_fallback)"
+        )
+    return client
+
+
+def repository(ctx: NodeContext) -> Repository:
+    appliance = appliance_of(ctx)
+    with appliance.db.session() as session:
+        repo = session.get(Repository, ctx.task.repository_id)
+        if repo is None:
+            raise NotFound(f"the task's repository {ctx.task.repository_id} no longer exists")
+        session.expunge(repo)
+        return repo
+
+
+def finish_tool() -> Tool[Any]:
+    from pydantic import BaseModel, ConfigDict, Field
+
+    class FinishArgs(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        summary: str = Field(max_length=2000, description="What you changed and how you tested.")
+
+    return Tool(
+        "finish",
+        "Call when the change is complete and the tests pass: the work goes to validation.",
+        FinishArgs,
+        lambda _ctx, args: args.summary,
+    )
+
+
+@dataclass
+class Workspace:
+    """What the nodes after ``preparing`` work with."""
+
+    repo: Repository
+    mirror: GitRepo
+    worktree: Path
+    index: RepoIndex
+    edits: EditSession
+    sandbox: TaskSandbox | None
+    tools: ToolRegistry = field(default_factory=ToolRegistry)
+    on_command: Callable[[str, int, str], None] | None = None
+
+    def tool_context(self) -> ToolContext:
+        return ToolContext(
+            worktree=self.worktree,
+            index=self.index,
+            edits=self.edits,
+            sandbox=self.sandbox,
+            on_command=self.on_command,
+        )
+
+
+def task_dir(appliance: Appliance, task_id: str) -> Path:
+    return appliance.settings.data_dir / "tasks" / task_id
+
+
+def worktrees(appliance: Appliance) -> Worktrees:
+    return Worktrees(appliance.settings.data_dir / "worktrees")
+
+
+def edit_policy(repo: Repository, constraints: dict[str, Any]) -> EditPolicy:
+    settings = repo.settings or {}
+    return EditPolicy(
+        protected=list(settings.get("protected_paths", [])),
+        unprotected=list(settings.get("unprotected_paths", [])),
+        avoid_files=list(constraints.get("avoid_files", [])),
+        max_files_changed=constraints.get("max_files_changed"),
+    )
+
+
+def sandbox_policy(repo: Repository) -> SandboxPolicy:
+    image = (repo.settings or {}).get("sandbox_image")
+    return SandboxPolicy(image=image) if image else SandboxPolicy()
+
+
+async def open_workspace(ctx: NodeContext, state: State) -> Workspace:
+    """The workspace of a task that went through ``preparing``."""
+    appliance = appliance_of(ctx)
+    repo = await asyncio.to_thread(repository, ctx)
+    mirror = appliance.index.mirrors.get(repo.name)
+    worktree = worktrees(appliance).get(ctx.task.id).path
+    index = await asyncio.to_thread(appliance.index.open, repo.name)
+    constraints = {**ctx.task.constraints, **state.get("constraints", {})}
+    policy = edit_policy(repo, constraints)
+    backups = task_dir(appliance, ctx.task.id) / "edit-backups"
+    edits_state = state.get("edits")
+    if edits_state:
+        edits = EditSession.from_state(worktree, policy, edits_state, backup_dir=backups)
+    else:
+        edits = EditSession(worktree, policy, backup_dir=backups)
+    opener = appliance.sandbox()
+    sandbox = (
+        TaskSandbox(
+            opener,
+            worktree,
+            ctx.task.id,
+            sandbox_policy(repo),
+            test_command=(repo.settings or {}).get("test_command"),
+        )
+        if opener is not None
+        else None
+    )
+    tools = ToolRegistry(
+        (
+            *READ_TOOLS,
+            *INDEX_TOOLS,
+            *PROJECT_TOOLS,
+            *WRITE_TOOLS,
+            *(SANDBOX_TOOLS if sandbox is not None else ()),
+            finish_tool(),
+        )
+    )
+    return Workspace(repo, mirror, worktree, index, edits, sandbox, tools)
