@@ -11,6 +11,7 @@ from appliance.cli.admin import audit_app, migrate, repo_app, serve, token_app, 
 from appliance.cli.backup import backup, restore
 from appliance.cli.common import friendly, settings
 from appliance.cli.index import repo_index, search_command
+from appliance.cli.jobs import deps_app, jobs_app
 from appliance.cli.models import models_app
 from appliance.cli.sandbox import sandbox_app
 from appliance.cli.tasks import task_app
@@ -35,6 +36,8 @@ app.add_typer(task_app, name="task")
 app.add_typer(audit_app, name="audit")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(models_app, name="models")
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(deps_app, name="deps")
 
 _MARK = {
     "ok": ("ok", typer.colors.GREEN),

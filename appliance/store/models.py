@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import field_validator
-from sqlalchemy import JSON, Column, Index, String, UniqueConstraint
+from sqlalchemy import JSON, Column, Float, Index, LargeBinary, String, Unicode, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from appliance.states import FailureCategory, Priority, TaskStatus
@@ -220,3 +220,47 @@ class ApiToken(SQLModel, table=True):
     owner_id: int = Field(foreign_key="user.id", index=True)
     expires_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
+
+
+# --- scheduled jobs (appliance.jobs) ----------------------------------------------------
+
+
+class JobOutcome(StrEnum):
+    running = "running"
+    ok = "ok"
+    failed = "failed"
+    skipped_misfire = "skipped_misfire"
+    interrupted = "interrupted"  # the process stopped while it ran
+
+
+class JobRun(SQLModel, table=True):
+    """One run of a scheduled job. The row is inserted before the job starts: the unique
+    (job_id, scheduled_for) pair makes a second attempt at the same run a no-op."""
+
+    __tablename__ = "job_run"
+    __table_args__ = (UniqueConstraint("job_id", "scheduled_for", name="uq_job_run_scheduled"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: str = Field(max_length=300, index=True)
+    kind: str = Field(max_length=50)
+    repository_id: int | None = None  # no foreign key: runs outlive their repository
+    repository: str | None = Field(default=None, max_length=200)
+    trigger: str = Field(default="schedule", max_length=20)  # schedule | manual
+    scheduled_for: datetime  # UTC
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    outcome: JobOutcome = JobOutcome.running
+    message: str = ""
+    task_ids: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class SchedulerJob(SQLModel, table=True):
+    """APScheduler's own job store table (``SQLAlchemyJobStore``), declared here so that
+    the migrations own it: the scheduler only reads and writes rows."""
+
+    __tablename__ = "apscheduler_jobs"
+
+    id: str = Field(sa_column=Column(Unicode(191), primary_key=True))
+    next_run_time: float | None = Field(default=None, sa_column=Column(Float(25), index=True))
+    job_state: bytes = Field(sa_column=Column(LargeBinary, nullable=False))

@@ -54,6 +54,13 @@ def test_every_command_has_help() -> None:
         ["models", "plan"],
         ["models", "serve"],
         ["models", "unit"],
+        ["jobs", "list"],
+        ["jobs", "run"],
+        ["deps", "check"],
+        ["repo", "index"],
+        ["search"],
+        ["backup"],
+        ["restore"],
     ):
         result = cli(*args, "--help")
         assert result.returncode == 0, (args, result.stderr)
