@@ -48,9 +48,14 @@ def slugify(title: str, max_len: int = SLUG_MAX) -> str:
     return slug or "task"
 
 
-def branch_name(now: datetime, title: str) -> str:
-    """``appliance/20250301-1430-add-jwt-middleware`` for a task created at ``now``."""
-    return f"{BRANCH_PREFIX}{now:%Y%m%d-%H%M}-{slugify(title)}"
+def branch_name(now: datetime, title: str, *, unique: str = "") -> str:
+    """``appliance/20250301-1430-add-jwt-middleware`` for a task created at ``now``; with
+    ``unique`` (e.g. the start of the task id) appended, so that two tasks asking the same
+    thing in the same minute never share a branch."""
+    suffix = slugify(unique, 12) if unique else ""
+    room = SLUG_MAX - (len(suffix) + 1 if suffix else 0)
+    slug = slugify(title, room)
+    return f"{BRANCH_PREFIX}{now:%Y%m%d-%H%M}-{slug}" + (f"-{suffix}" if suffix else "")
 
 
 def validate_branch_name(name: str) -> str:

@@ -54,7 +54,9 @@ class Preparing:
         trees = worktrees(appliance)
         mirror = appliance.index.mirrors.get(repo.name)
         if "branch" not in state:
-            state["branch"] = branch_name(datetime.now(UTC), ctx.task.prompt.splitlines()[0])
+            state["branch"] = branch_name(
+                datetime.now(UTC), ctx.task.prompt.splitlines()[0], unique=ctx.task.id[:6]
+            )
         if "worktree" not in state:
             await ctx.progress(0.3, f"creating branch {state['branch']}")
             try:

@@ -8,6 +8,7 @@ context.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -67,7 +68,13 @@ class Action(_Reply):
 
 
 def action_model(tool_names: list[str]) -> type[Action]:
-    """:class:`Action` with ``tool`` limited to ``tool_names`` (so decoding cannot invent one)."""
+    """:class:`Action` with ``tool`` limited to ``tool_names`` (so decoding cannot invent one).
+    Built once per tool set: making a pydantic model costs milliseconds."""
+    return _action_model(tuple(tool_names))
+
+
+@functools.cache
+def _action_model(tool_names: tuple[str, ...]) -> type[Action]:
     literal = Literal[tuple(tool_names)]  # type: ignore[valid-type]
 
     class ToolAction(Action):

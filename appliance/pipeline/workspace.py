@@ -9,6 +9,7 @@ and the same history, and never makes a second branch.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,14 +154,20 @@ async def open_workspace(ctx: NodeContext, state: State) -> Workspace:
         if opener is not None
         else None
     )
-    tools = ToolRegistry(
+    return Workspace(repo, mirror, worktree, index, edits, sandbox, task_tools(sandbox is not None))
+
+
+@functools.cache
+def task_tools(with_sandbox: bool) -> ToolRegistry:
+    """The agent's tool set (built once: the registry and its schemas are the same for every
+    task; what differs per task is the :class:`ToolContext`)."""
+    return ToolRegistry(
         (
             *READ_TOOLS,
             *INDEX_TOOLS,
             *PROJECT_TOOLS,
             *WRITE_TOOLS,
-            *(SANDBOX_TOOLS if sandbox is not None else ()),
+            *(SANDBOX_TOOLS if with_sandbox else ()),
             finish_tool(),
         )
     )
-    return Workspace(repo, mirror, worktree, index, edits, sandbox, tools)

@@ -91,6 +91,7 @@ class ToolRegistry:
         self, tools: Iterable[Tool[Any]] = (), *, output_cap: int = DEFAULT_OUTPUT_CAP
     ) -> None:
         self._tools: dict[str, Tool[Any]] = {}
+        self._schemas: list[dict[str, Any]] | None = None
         self.output_cap = output_cap
         for tool in tools:
             self.register(tool)
@@ -99,6 +100,7 @@ class ToolRegistry:
         if tool.name in self._tools:
             raise ValueError(f"a tool named {tool.name!r} is already registered")
         self._tools[tool.name] = tool
+        self._schemas = None
 
     def get(self, name: str) -> Tool[Any]:
         """The tool called ``name``; ``KeyError`` if there is none."""
@@ -108,7 +110,9 @@ class ToolRegistry:
         return list(self._tools)
 
     def schemas(self) -> list[dict[str, Any]]:
-        return [tool.schema() for tool in self._tools.values()]
+        if self._schemas is None:  # JSON schemas are costly to build and never change
+            self._schemas = [tool.schema() for tool in self._tools.values()]
+        return self._schemas
 
     def openai_tools(self) -> list[dict[str, Any]]:
         """The ``tools`` list of an OpenAI chat-completions request."""

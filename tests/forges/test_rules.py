@@ -97,3 +97,14 @@ def test_quota_counts_through_the_callable_and_refuses_the_eleventh() -> None:
     assert err.value.user == "dana"
     assert "2024-05-02" in err.value.message
     assert quota.check("dave") == 10
+
+
+def test_branch_names_of_two_tasks_with_the_same_title_differ() -> None:
+    now = datetime(2026, 11, 22, 5, 56, tzinfo=UTC)
+    title = "Fix the greeting that says Helo instead of Hello in every language we support"
+    a = branch_name(now, title, unique="7ff257dc")
+    b = branch_name(now, title, unique="a1b2c3d4")
+    assert a != b
+    assert a.startswith("appliance/20261122-0556-fix-the-greeting")
+    assert a.endswith("-7ff257dc")
+    assert validate_branch_name(a) == a
