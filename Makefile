@@ -47,7 +47,8 @@ sandbox-images: venv  ## Build the sandbox images if missing (~1 min each, once)
 	$(BIN)/appliance sandbox build-image python --if-missing
 	$(BIN)/appliance sandbox build-image node --if-missing
 
-run: init sandbox-images  ## Serve on 127.0.0.1:8000 in development mode
+run: init sandbox-images  ## Serve on 127.0.0.1:8000 in development mode, with the demo repository
+	$(BIN)/appliance repo demo
 	APPLIANCE_DEV_MODE=$${APPLIANCE_DEV_MODE:-1} $(BIN)/appliance serve
 
 lint: venv  ## ruff (lint + format check) and mypy

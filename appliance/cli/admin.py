@@ -213,6 +213,26 @@ def repo_list(
         service.close()
 
 
+@repo_app.command("demo")
+@friendly
+def repo_demo() -> None:
+    """Register the bundled demo repository (a tiny package with a failing test) so a task
+    can be tried at once; does nothing when it is registered already."""
+    from appliance.demo import DEMO_REQUEST, register_demo
+
+    cfg = settings()
+    db = open_db(cfg)
+    try:
+        repo, created = register_demo(cfg, db, actor=local_actor())
+    finally:
+        db.dispose()
+    if created:
+        typer.echo(f"registered the demo repository {repo.name} (id {repo.id})")
+    else:
+        typer.echo(f"the demo repository {repo.name} is registered (id {repo.id})")
+    typer.echo(f'try: appliance task submit --repo {repo.name} --follow "{DEMO_REQUEST}"')
+
+
 @audit_app.command("verify")
 @friendly
 def audit_verify() -> None:

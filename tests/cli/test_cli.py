@@ -257,3 +257,25 @@ def test_models_serve_without_a_gpu_build_says_what_to_install(tmp_path: Path) -
     )  # fmt: skip
     assert result.returncode == 1
     assert "vLLM is not installed here: install the gpu extra" in result.stderr
+
+
+def test_the_demo_repository_is_registered_once_and_has_a_failing_test(tmp_path: Path) -> None:
+    assert cli("migrate").returncode == 0
+    first = cli("repo", "demo")
+    assert first.returncode == 0, first.stderr
+    assert "registered the demo repository demo/calc" in first.stdout
+    again = cli("repo", "demo")
+    assert "is registered" in again.stdout
+    listed = json.loads(cli("repo", "list", "--json").stdout)
+    [demo] = [r for r in listed if r["name"] == "demo/calc"]
+    checkout = tmp_path / "calc"
+    subprocess.run(["git", "clone", "-q", demo["clone_url"], str(checkout)], check=True)
+    failing = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(checkout / "tests")],
+        cwd=checkout,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert failing.returncode == 1
+    assert "1 failed, 1 passed" in failing.stdout
