@@ -80,6 +80,10 @@ class Appliance:
         await asyncio.to_thread(self._start_cpu_model)
         self._start_model_client()
         await self.runner.start()
+        if self.jobs.services.sandbox is None:
+            from appliance.jobs.sandbox_runner import PodmanJobSandbox
+
+            self.jobs.services.sandbox = PodmanJobSandbox(self.sandbox)
         if self.settings.jobs.enabled:
             await self.jobs.start()
         log.info("appliance started (data dir %s)", self.settings.data_dir.resolve())
