@@ -253,7 +253,7 @@ class Bm25Index:
     def load(cls, directory: str | Path) -> Bm25Index:
         """Read an index written by :meth:`save`; ``IndexError_`` when it is missing,
         damaged or of another format (rebuild it then)."""
-        import bm25s
+        bm25s = _bm25s()
 
         directory = Path(directory)
         try:
@@ -287,7 +287,7 @@ class Bm25Index:
 
     def _reindex(self) -> None:
         """Rebuild the bm25s matrix from the cached bags, documents sorted by id."""
-        import bm25s
+        bm25s = _bm25s()
 
         self._ids = sorted(self._bags)
         if not self._ids:
@@ -307,3 +307,14 @@ class Bm25Index:
         retriever = bm25s.BM25(k1=self.k1, b=self.b)
         retriever.index((corpus, vocab), create_empty_token=False, show_progress=False)
         self._retriever = retriever
+
+
+def _bm25s() -> Any:
+    """bm25s, imported on first use; it sets its own logger to DEBUG on import, which would
+    put a line per index build into the appliance's logs."""
+    import logging
+
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
