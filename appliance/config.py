@@ -189,6 +189,27 @@ class PipelineSettings(_Section):
     )
 
 
+# --- forges (publishing) -------------------------------------------------------------
+
+
+class ForgeDefaultsSettings(_Section):
+    """How approved work is published to GitHub/GitLab, for every repository."""
+
+    pr_limit_per_day: int = Field(
+        10, ge=1, le=1000, description="Pull/merge requests one user may open per UTC day."
+    )
+    labels: list[str] = Field(
+        default_factory=lambda: ["appliance"], description="Labels put on every PR/MR."
+    )
+    draft: bool = Field(False, description="Open PRs/MRs as drafts (a repository may override).")
+    poll_days: int = Field(
+        30, ge=1, le=365, description="Poll PRs published this many days back for comments."
+    )
+
+
+# --- end forges -----------------------------------------------------------------------
+
+
 # --- web UI (ui/) -------------------------------------------------------------------
 
 
@@ -271,6 +292,7 @@ class Settings(BaseSettings):
     deps: DepsSettings = DepsSettings()
     logging: LoggingSettings = LoggingSettings()
     ui: UiSettings = UiSettings()  # web UI
+    forges: ForgeDefaultsSettings = ForgeDefaultsSettings()  # publishing defaults
 
     @classmethod
     def settings_customise_sources(

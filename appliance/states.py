@@ -79,7 +79,8 @@ ALLOWED: dict[TaskStatus, frozenset[TaskStatus]] = {
     _S.awaiting_approval: frozenset(
         {_S.publishing, _S.implementing, _S.planning, _S.rejected, _S.cancelled}
     ),
-    _S.publishing: frozenset({_S.done, *_ANY_STOP}),
+    # A forge error while publishing hands the task back to the human gate, nothing lost.
+    _S.publishing: frozenset({_S.done, _S.awaiting_approval, *_ANY_STOP}),
     _S.paused: frozenset((RUNNING - {_S.publishing}) | {_S.queued, _S.cancelled, _S.failed}),
     # A review comment on a published PR sends the agent back to work.
     _S.done: frozenset({_S.implementing}),

@@ -12,7 +12,7 @@ from fastapi_offline import FastAPIOffline
 
 from appliance.api import errors
 from appliance.api.metrics import Metrics, RequestMiddleware
-from appliance.api.routes import health, jobs, models, repositories, tasks
+from appliance.api.routes import health, jobs, models, repositories, tasks, webhooks
 from appliance.config import Settings
 from appliance.core import Appliance
 from appliance.runner import Graph
@@ -54,6 +54,7 @@ def create_app(
     api.include_router(repositories.router)
     api.include_router(models.router)
     api.include_router(jobs.router)
+    api.include_router(webhooks.router)
     app.include_router(api)
     app.include_router(health.router)
     app.add_middleware(RequestMiddleware, metrics=metrics)

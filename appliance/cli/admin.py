@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from appliance.cli.common import friendly, local_actor, open_db, settings
+from appliance.cli.forge import forge_settings_from_options, repo_check
 from appliance.store import audit as audit_store
 from appliance.store import migrate as migrate_store
 from appliance.store import repositories as repo_store
@@ -27,6 +28,7 @@ user_app = typer.Typer(help="Manage local users.", no_args_is_help=True)
 token_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
 repo_app = typer.Typer(help="Register and list repositories.", no_args_is_help=True)
 audit_app = typer.Typer(help="Check and export the tamper-evident audit log.", no_args_is_help=True)
+repo_app.command("check")(repo_check)  # forge access check (appliance/cli/forge.py)
 
 
 @friendly
@@ -168,10 +170,41 @@ def repo_add(
     clone_url: Annotated[str, typer.Argument(help="Where to clone it from.")],
     forge: Annotated[ForgeKind, typer.Option(help="Forge kind.")] = ForgeKind.git,
     default_branch: Annotated[str, typer.Option(help="Branch PRs target.")] = "main",
+    # --- forge settings (appliance/cli/forge.py) ---
+    url: Annotated[
+        str | None, typer.Option("--url", help="Forge API base URL (GitHub Enterprise, GitLab).")
+    ] = None,
+    token_env: Annotated[
+        str | None, typer.Option(help="Name of the environment variable holding the token.")
+    ] = None,
+    ca_bundle: Annotated[
+        Path | None, typer.Option(help="PEM file of the CA that signed the forge's certificate.")
+    ] = None,
+    verify_tls: Annotated[
+        bool, typer.Option("--verify-tls/--no-verify-tls", help="Check the forge's certificate.")
+    ] = True,
+    proxy: Annotated[str | None, typer.Option(help="HTTP(S) proxy for the forge.")] = None,
+    project: Annotated[
+        str | None, typer.Option(help="owner/name or group/project (default: from the URL).")
+    ] = None,
+    webhook_secret_env: Annotated[
+        str | None,
+        typer.Option(help="Variable holding the webhook secret (default: one is generated)."),
+    ] = None,
 ) -> None:
-    """Register a repository."""
+    """Register a repository; with --forge github|gitlab, how to reach its forge."""
+    if not verify_tls:
+        log.warning("TLS verification of the forge is switched OFF for %s", name)
+    repo_settings, generated = forge_settings_from_options(
+        forge, base_url=url, token_env=token_env, ca_bundle=ca_bundle, verify_tls=verify_tls,
+        proxy=proxy, project=project, webhook_secret_env=webhook_secret_env,
+    )  # fmt: skip
     repo_in = RepositoryCreate(
-        name=name, clone_url=clone_url, forge_kind=forge, default_branch=default_branch
+        name=name,
+        clone_url=clone_url,
+        forge_kind=forge,
+        default_branch=default_branch,
+        settings=repo_settings,
     )
     db = open_db(settings())
     try:
@@ -180,6 +213,11 @@ def repo_add(
     finally:
         db.dispose()
     typer.echo(f"registered repository {repo.name} (id {repo.id})")
+    if generated:
+        typer.echo(
+            f"webhook: POST /api/v1/webhooks/{forge.value} with this secret (shown once): "
+            f"{generated}"
+        )
 
 
 @repo_app.command("list")
@@ -195,7 +233,14 @@ def repo_list(
     finally:
         db.dispose()
     if as_json:
-        typer.echo(json.dumps([r.model_dump(mode="json") for r in repos], indent=2))
+        from appliance.forges.connect import public_settings, secret_key
+
+        key = secret_key(settings())
+        shown = [
+            {**r.model_dump(mode="json"), "settings": public_settings(r.settings or {}, key)}
+            for r in repos
+        ]
+        typer.echo(json.dumps(shown, indent=2))
         return
     if not repos:
         typer.echo("no repositories; add one with `appliance repo add NAME URL`")

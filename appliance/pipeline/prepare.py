@@ -9,11 +9,13 @@ is made once, the branch named once.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from appliance.errors import Conflict
+from appliance.forges.connect import forge_token
 from appliance.forges.rules import branch_name
 from appliance.pipeline.events import command_event
 from appliance.pipeline.execution import TaskSandbox, failing_tests, test_summary
@@ -43,8 +45,15 @@ class Preparing:
         state.setdefault("started_at", datetime.now(UTC).isoformat())
         if "base" not in state:
             await ctx.progress(0.05, f"fetching {repo.name}")
+            token = forge_token(appliance.settings, repo)  # private remotes need it
             report = await asyncio.to_thread(
-                appliance.index.refresh, repo.name, repo.clone_url, repo.default_branch
+                functools.partial(
+                    appliance.index.refresh,
+                    repo.name,
+                    repo.clone_url,
+                    repo.default_branch,
+                    token=token,
+                )
             )
             state["base"] = report.commit
             await ctx.emit(

@@ -216,6 +216,45 @@ class TaskRunner:
             self.submit(task_id, task.priority)
         return task
 
+    async def follow_up(
+        self,
+        task_id: str,
+        feedback: Mapping[str, Any],
+        *,
+        actor: str,
+        node: str = "implementing",
+        state_update: Mapping[str, Any] | None = None,
+    ) -> Task:
+        """Send a finished (``done``) task back to work: review comments on its published
+        pull request. The task goes on at ``node`` from its last checkpoint, with
+        ``state["human"]`` = the feedback as a ``request_changes`` decision by ``actor``,
+        and ``state_update`` merged into the state."""
+
+        def reopen() -> Task:
+            with self.db.write() as s:
+                task = task_store.get_task(s, task_id)
+                if task.status != TaskStatus.done:
+                    raise Conflict(
+                        f"Task {task_id} is {task.status.value}; only a done task takes a "
+                        "follow-up."
+                    )
+                checkpoint = task_store.latest_checkpoint(s, task_id)
+                state = dict(checkpoint.state) if checkpoint else {}
+                state.pop(RESUME_KEY, None)
+                state.update(state_update or {})
+                state["human"] = {**feedback, "action": "request_changes", "by": actor}
+                target = self.graph.node(node)
+                task.finished_at = None
+                return task_store.transition(
+                    s, task, target.status, actor=actor, node=target.name, state=state,
+                    details={"action": "follow_up"},
+                )  # fmt: skip
+
+        task = await self._db(reopen)
+        self.hub.notify(task_id)
+        self.submit(task_id, task.priority)
+        return task
+
     async def add_note(self, task_id: str, text: str, *, actor: str) -> Task:
         """A constraint added while the task lives: kept in its constraints (``notes``) and
         picked up by the agent at its next step, or when a waiting task goes on."""

@@ -9,46 +9,72 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from appliance.api.deps import Admin, ApplianceDep, SessionDep, Viewer
+from appliance.core import Appliance
 from appliance.errors import Conflict
+from appliance.forges.connect import public_settings, seal_settings, secret_key
 from appliance.index.search import search
 from appliance.store import repositories as repo_store
-from appliance.store.models import RepositoryCreate, RepositoryPublic, RepositoryUpdate
+from appliance.store.models import (
+    Repository,
+    RepositoryCreate,
+    RepositoryPublic,
+    RepositoryUpdate,
+)
 
 router = APIRouter(prefix="/repositories", tags=["repositories"])
 
 
-def _public(repo: object) -> RepositoryPublic:
-    return RepositoryPublic.model_validate(repo, from_attributes=True)
+def _public(repo: Repository, appliance: Appliance) -> RepositoryPublic:
+    """Never the forge token or webhook secret: they are shown masked."""
+    public = RepositoryPublic.model_validate(repo, from_attributes=True)
+    public.settings = public_settings(repo.settings or {}, secret_key(appliance.settings))
+    return public
 
 
 @router.post("", status_code=201, response_model=RepositoryPublic)
 def create_repository(
     repo_in: RepositoryCreate, appliance: ApplianceDep, principal: Admin
 ) -> RepositoryPublic:
+    """``settings.forge.token`` and ``settings.webhook_secret`` are stored encrypted."""
+    key = secret_key(appliance.settings)
+    repo_in.settings = seal_settings(repo_in.settings, key, kind=repo_in.forge_kind.value)
     with appliance.db.write() as session:
         repo = repo_store.create_repository(session, repo_in=repo_in, actor=principal.username)
-    return _public(repo)
+    return _public(repo, appliance)
 
 
 @router.get("", response_model=list[RepositoryPublic])
-def list_repositories(session: SessionDep, _principal: Viewer) -> list[RepositoryPublic]:
-    return [_public(r) for r in repo_store.list_repositories(session)]
+def list_repositories(
+    session: SessionDep, appliance: ApplianceDep, _principal: Viewer
+) -> list[RepositoryPublic]:
+    return [_public(r, appliance) for r in repo_store.list_repositories(session)]
 
 
 @router.get("/{repo_id}", response_model=RepositoryPublic)
-def get_repository(repo_id: int, session: SessionDep, _principal: Viewer) -> RepositoryPublic:
-    return _public(repo_store.get_repository(session, repo_id))
+def get_repository(
+    repo_id: int, session: SessionDep, appliance: ApplianceDep, _principal: Viewer
+) -> RepositoryPublic:
+    return _public(repo_store.get_repository(session, repo_id), appliance)
 
 
 @router.patch("/{repo_id}", response_model=RepositoryPublic)
 def update_repository(
     repo_id: int, repo_in: RepositoryUpdate, appliance: ApplianceDep, principal: Admin
 ) -> RepositoryPublic:
+    """Secrets not sent again are kept; new ones are stored encrypted."""
     with appliance.db.write() as session:
+        if repo_in.settings is not None:
+            current = repo_store.get_repository(session, repo_id)
+            repo_in.settings = seal_settings(
+                repo_in.settings,
+                secret_key(appliance.settings),
+                kind=(repo_in.forge_kind or current.forge_kind).value,
+                current=current.settings,
+            )
         repo = repo_store.update_repository(
             session, repo_id=repo_id, repo_in=repo_in, actor=principal.username
         )
-    return _public(repo)
+    return _public(repo, appliance)
 
 
 @router.delete("/{repo_id}", status_code=204)
