@@ -17,6 +17,8 @@ system:  ## Install missing system packages (apt, as root)
 	command -v git >/dev/null 2>&1 || missing="$$missing git"; \
 	command -v sqlite3 >/dev/null 2>&1 || missing="$$missing sqlite3"; \
 	command -v rg >/dev/null 2>&1 || missing="$$missing ripgrep"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v slapd >/dev/null 2>&1 || [ -x /usr/sbin/slapd ] || missing="$$missing slapd ldap-utils"; \
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || missing="$$missing python3"; \
 	$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
@@ -70,6 +72,10 @@ bench: venv sandbox-images  ## Benchmarks that print figures
 	$(BIN)/python bench/api_load.py
 	$(BIN)/python bench/sandbox.py
 	$(BIN)/python bench/models.py
+	$(BIN)/python bench/index.py $$($(BIN)/python -c 'import networkx, os; print(os.path.dirname(networkx.__file__))')
+	$(BIN)/python bench/embeddings.py
+	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/ui.py
 
 clean:  ## Remove the virtual environment (keeps ./var)
 	rm -rf $(VENV)

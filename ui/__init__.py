@@ -1,3 +1,5 @@
-"""The intranet web UI (FastAPI + Jinja2 + HTMX). Imports ``appliance``, never the reverse.
-Built by the web UI issue; until then ``/`` leads to the API docs.
+"""The intranet web UI: server-rendered pages (FastAPI + Jinja2) with HTMX fragments.
+
+It imports ``appliance`` and goes through the same store and runner functions as the
+JSON API. :func:`ui.app.install` mounts it on the application ``create_app`` builds.
 """

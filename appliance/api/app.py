@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import RedirectResponse
 from fastapi_offline import FastAPIOffline
 
 from appliance.api import errors
@@ -59,8 +58,10 @@ def create_app(
     app.include_router(health.router)
     app.add_middleware(RequestMiddleware, metrics=metrics)
 
-    @app.get("/", include_in_schema=False)
-    def home() -> RedirectResponse:
-        return RedirectResponse("/api/v1/docs")
+    # --- web UI: pages at /, assets at /static (the one place appliance meets ui/) ---
+    from ui.app import install as install_ui
+
+    install_ui(app)
+    # --- end web UI ---
 
     return app

@@ -21,9 +21,7 @@ class PodmanJobSandbox:
         self._sandbox = sandbox  # the appliance's sandbox, built on first use
         self.policy = policy or SandboxPolicy()
 
-    async def run(
-        self, worktree: Path, argv: Sequence[str], *, time_limit: float
-    ) -> CommandResult:
+    async def run(self, worktree: Path, argv: Sequence[str], *, time_limit: float) -> CommandResult:
         return await asyncio.to_thread(self._run, worktree, list(argv), time_limit)
 
     def _run(self, worktree: Path, argv: list[str], time_limit: float) -> CommandResult:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,12 +18,12 @@ def _lexical_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("APPLIANCE_INDEX__EMBEDDER", "none")
 
 
-def wait_indexed(client: TestClient, repo_id: int, token: str) -> dict[str, object]:
+def wait_indexed(client: TestClient, repo_id: int, token: str) -> dict[str, Any]:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         body = client.get(f"/api/v1/repositories/{repo_id}/index", headers=auth(token)).json()
         if not body["refresh"]["running"]:
-            return body
+            return dict(body)
         time.sleep(0.1)
     raise AssertionError("indexing did not finish")
 

@@ -1,0 +1,70 @@
+"""Model endpoints: health, served model, context length, GPUs, live vLLM figures."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from ui.auth import ViewerUser
+from ui.deps import ApplianceDep
+from ui.render import render
+
+router = APIRouter()
+
+
+def gpu_inventory() -> tuple[list[dict[str, str]], str]:
+    """GPUs as nvidia-smi lists them, or why there are none to show."""
+    if shutil.which("nvidia-smi") is None:
+        return [], "No NVIDIA driver on this machine (nvidia-smi is missing): no GPU inventory."
+    fields = "index,name,memory.total,memory.used,utilization.gpu"
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", f"--query-gpu={fields}", "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout
+    except (subprocess.SubprocessError, OSError) as exc:
+        return [], f"nvidia-smi failed: {exc}"
+    gpus = []
+    for line in out.strip().splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) == 5:
+            gpus.append(dict(zip(("index", "name", "total", "used", "util"), parts, strict=True)))
+    return gpus, ""
+
+
+@router.get("/models")
+async def models_page(request: Request, appliance: ApplianceDep, _user: ViewerUser) -> Response:
+    monitor = appliance.model_monitor
+    statuses: list[dict[str, Any]] = (
+        [s.as_dict() for s in monitor.snapshot()] if monitor is not None else []
+    )
+    contexts = {ep.base_url: ep.context_length for ep in appliance.model_endpoints}
+    for s in statuses:
+        s["context_length"] = contexts.get(s["base_url"])
+    gpus, gpu_note = await asyncio.to_thread(gpu_inventory)
+    configured = [
+        {
+            "base_url": ep.base_url,
+            "model": ep.model,
+            "kind": ep.kind,
+            "context_length": ep.context_length,
+        }
+        for ep in appliance.model_endpoints
+    ]
+    return render(
+        request,
+        "models.html",
+        active="models",
+        statuses=statuses,
+        configured=configured,
+        gpus=gpus,
+        gpu_note=gpu_note,
+    )
