@@ -85,11 +85,14 @@ class Planning:
                     resume={"answer": "planning"},
                 )
         understanding = Understanding.model_validate(state["understanding"])
+        # The request's own file rules and those the model read out of it: the tools
+        # enforce both, and the implementing prompt states both.
         constraints = dict(state.get("constraints", {}))
-        if understanding.avoid_files:
-            constraints["avoid_files"] = sorted(
-                {*ctx.task.constraints.get("avoid_files", []), *understanding.avoid_files}
-            )
+        avoid = {*ctx.task.constraints.get("avoid_files", []), *understanding.avoid_files}
+        if avoid:
+            constraints["avoid_files"] = sorted(avoid)
+        if ctx.task.constraints.get("max_files_changed"):
+            constraints["max_files_changed"] = ctx.task.constraints["max_files_changed"]
         state["constraints"] = constraints
 
         if "plan" not in state:
@@ -152,9 +155,16 @@ class Planning:
             {"role": "system", "content": "You are a careful senior software engineer."},
             {"role": "user", "content": prompt},
         ]
+        # The reply is capped like every other: without a cap a model that rambles inside
+        # a JSON string generates until its context is full (minutes on a CPU).
+        max_tokens = appliance_of(ctx).settings.pipeline.reply_tokens
         try:
             return await client.action(
-                messages, schema, task_id=ctx.task.id, format_retries=FORMAT_RETRIES
+                messages,
+                schema,
+                task_id=ctx.task.id,
+                max_tokens=max_tokens,
+                format_retries=FORMAT_RETRIES,
             )
         except FormatError as exc:
             await ctx.emit(

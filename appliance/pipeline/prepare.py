@@ -118,8 +118,15 @@ class Preparing:
         from appliance.store.models import Repository
 
         assert isinstance(repo, Repository)
+        # The repository's setting, or None so that the run detects the command itself,
+        # as validation does: the detected command's display string, run as a custom
+        # command, would lose its report format and its checks of the sandbox image.
         sandbox = TaskSandbox(
-            opener, Path(str(worktree)), ctx.task.id, sandbox_policy(repo), test_command
+            opener,
+            Path(str(worktree)),
+            ctx.task.id,
+            sandbox_policy(repo),
+            (repo.settings or {}).get("test_command"),
         )
         await ctx.progress(0.6, "baseline test run")
         try:
@@ -128,6 +135,13 @@ class Preparing:
             await ctx.emit(
                 "error",
                 {"severity": "error", "message": exc.message, "recoverable": False},
+                key="prepare-baseline-error",
+            )
+            return None
+        if not run.available:  # the image lacks what the tests need: nothing ran
+            await ctx.emit(
+                "error",
+                {"severity": "error", "message": run.note, "recoverable": False},
                 key="prepare-baseline-error",
             )
             return None

@@ -114,6 +114,7 @@ class Reviewing:
                 [{"role": "user", "content": prompt}],
                 PullRequestText,
                 task_id=ctx.task.id,
+                max_tokens=appliance_of(ctx).settings.pipeline.reply_tokens,
                 format_retries=1,
             )
             return text

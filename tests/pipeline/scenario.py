@@ -91,3 +91,111 @@ PR = {
 def happy_path() -> list[Reply]:
     return [reply(UNDERSTANDING), reply(PLAN), reply(READ), reply(EDIT), reply(TEST),
             reply(FINISH), reply(PR)]  # fmt: skip
+
+
+def raw(text: str, tokens: int = 50) -> Reply:
+    """A reply whose content is ``text`` as is (not necessarily JSON)."""
+    return Reply(json=completion(text, prompt_tokens=400, completion_tokens=tokens))
+
+
+def recovery() -> list[Reply]:
+    """What follows a malformed step: the fix, the test run, finish and the PR text."""
+    return [reply(READ), reply(EDIT), reply(TEST), reply(FINISH), reply(PR)]
+
+
+# --- a small TypeScript project --------------------------------------------------------
+# The node sandbox image has Debian's Node 18 with Babel 7 (node-babel7) but no tsc: the
+# project runs its TypeScript through @babel/register with preset-typescript (types are
+# stripped, as ts-node --transpile-only or tsx do) under Node's own test runner.
+
+TS_REGISTER = """// Run TypeScript through Babel: types stripped, no type check (like tsx).
+require("@babel/register")({
+  extensions: [".ts", ".js"],
+  presets: ["@babel/preset-typescript"],
+  plugins: ["@babel/plugin-transform-modules-commonjs"],
+  cache: false,
+});
+"""
+
+TS_PACKAGE = """{
+  "name": "shapes",
+  "version": "1.0.0",
+  "private": true,
+  "scripts": {
+    "test": "node --require ./scripts/ts-register.js --test test/area.test.ts"
+  }
+}
+"""
+
+TS_AREA = """export interface Rect {
+  width: number;
+  height: number;
+}
+
+export function area(r: Rect): number {
+  return r.width + r.height;
+}
+
+export function perimeter(r: Rect): number {
+  return 2 * (r.width + r.height);
+}
+"""
+
+TS_TEST = """import { test } from "node:test";
+import assert from "node:assert/strict";
+import { area, perimeter, Rect } from "../src/area";
+
+const r: Rect = { width: 3, height: 4 };
+
+test("area of a rectangle", () => {
+  assert.equal(area(r), 12);
+});
+
+test("perimeter of a rectangle", () => {
+  assert.equal(perimeter(r), 14);
+});
+"""
+
+TS_REQUEST = "area() in src/area.ts adds width and height; it must multiply them (3x4 is 12)"
+NODE_IMAGE = "localhost/appliance-sandbox-node:1"
+
+
+def make_shapes(tmp_path: Path) -> Upstream:
+    up = make_upstream(tmp_path, "shapes")
+    up.commit(
+        {
+            "README.md": "# shapes\n\nGeometry helpers in TypeScript.\n",
+            "package.json": TS_PACKAGE,
+            "scripts/ts-register.js": TS_REGISTER,
+            "src/area.ts": TS_AREA,
+            "test/area.test.ts": TS_TEST,
+        },
+        "shapes with a bug in area",
+    )
+    return up
+
+
+def ts_edit(new: str, thought: str) -> dict[str, Any]:
+    return {
+        "thought": thought,
+        "tool": "edit_file",
+        "args": {"path": "src/area.ts", "old": "return r.width + r.height;", "new": new},
+    }
+
+
+TS_UNDERSTANDING = {
+    "intent": "bugfix",
+    "summary": "area() adds the sides instead of multiplying them.",
+    "ambiguous": False,
+    "search_terms": ["area"],
+}
+TS_PLAN = {
+    "steps": [{"title": "Multiply width by height in area()", "files": ["src/area.ts"]}],
+    "risks": [],
+    "test_strategy": "npm test; the area test must pass",
+}
+TS_PR = {
+    "title": "Fix area() of a rectangle",
+    "summary": "area() added width and height; it now multiplies them.",
+    "changes": [{"path": "src/area.ts", "change": "multiply the sides"}],
+}
