@@ -135,6 +135,11 @@ class JobsSettings(_Section):
         description="Jobs each registered repository gets.",
     )
     retention_cron: str = Field("30 3 * * *", description="Schedule of the retention purge.")
+    review_poll_cron: str = Field(
+        "*/15 * * * *",
+        description="How often open appliance PRs are polled for review comments (the "
+        "fallback when webhooks cannot reach the appliance).",
+    )
     retention_days: int = Field(
         30, ge=1, description="Task logs and finished worktrees older than this are purged."
     )

@@ -84,6 +84,7 @@ class Appliance:
             from appliance.jobs.sandbox_runner import PodmanJobSandbox
 
             self.jobs.services.sandbox = PodmanJobSandbox(self.sandbox)
+        self.jobs.kinds.setdefault("review_poll", self._poll_reviews)
         if self.settings.jobs.enabled:
             await self.jobs.start()
         log.info("appliance started (data dir %s)", self.settings.data_dir.resolve())
@@ -112,6 +113,13 @@ class Appliance:
             server.model,
             server.base_url,
         )
+
+    async def _poll_reviews(self, ctx: Any) -> str:
+        """The ``review_poll`` job: review comments on open appliance PRs, by polling."""
+        from appliance.forges.feedback import poll_review_comments
+
+        delivered = await poll_review_comments(self)
+        return f"{delivered} task(s) got review feedback"
 
     def sandbox(self) -> Any:
         """The sandbox tasks run commands in: ``services["sandbox"]`` when given (tests),

@@ -3,8 +3,9 @@
 Every registered repository gets one job per kind in ``jobs.repository_kinds``
 (``reindex:team/api``, ``deps:team/api``, ...) on its nightly schedule: the repository's
 ``settings["nightly_cron"]`` when set, else ``jobs.default_cron`` with its minute moved
-by a hash of the repository name (0-59), so repositories don't all start at once. One
-global ``retention`` job runs on ``jobs.retention_cron``.
+by a hash of the repository name (0-59), so repositories don't all start at once. Global
+jobs: ``retention`` on ``jobs.retention_cron`` and, inside the appliance (where the kind
+is registered), ``review_poll`` on ``jobs.review_poll_cron``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from appliance.config import JobsSettings
 from appliance.errors import ConfigError, InvalidInput
 from appliance.store.models import Repository
 
-GLOBAL_KINDS = ("retention",)
+GLOBAL_KINDS = ("retention", "review_poll")
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,8 @@ def check_cron(cron: str, where: str) -> None:
 
 
 def desired_jobs(repos: Iterable[Repository], cfg: JobsSettings) -> list[JobSpec]:
-    specs = [JobSpec(job_id(kind), kind, cfg.retention_cron) for kind in GLOBAL_KINDS]
+    crons = {"retention": cfg.retention_cron, "review_poll": cfg.review_poll_cron}
+    specs = [JobSpec(job_id(kind), kind, crons[kind]) for kind in GLOBAL_KINDS]
     for repo in repos:
         cron = repository_cron(repo, cfg.default_cron)
         for kind in cfg.repository_kinds:

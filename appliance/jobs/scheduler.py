@@ -207,7 +207,11 @@ class JobScheduler:
         job ids per change (``added``, ``updated``, ``removed``)."""
         with self.db.session() as session:
             repos = list(session.exec(select(Repository)))
-        wanted = {spec.job_id: spec for spec in desired_jobs(repos, self.settings.jobs)}
+        wanted = {
+            spec.job_id: spec
+            for spec in desired_jobs(repos, self.settings.jobs)
+            if spec.kind in self.kinds  # e.g. review_poll exists only inside the appliance
+        }
         aps = self._scheduler()
         changes: dict[str, list[str]] = {"added": [], "updated": [], "removed": []}
         now = self.clock().astimezone(self.timezone)

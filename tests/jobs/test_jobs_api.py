@@ -63,3 +63,11 @@ def test_pause_and_resume_and_unknown_jobs(client: TestClient, tokens: Tokens) -
     assert missing.status_code == 404
     assert "appliance jobs list" in missing.text
     assert client.get("/api/v1/jobs/deps:nope/runs", headers=auth(tokens.viewer)).status_code == 404
+
+
+def test_the_appliance_polls_pull_requests_for_review_comments(
+    client: TestClient, tokens: Tokens
+) -> None:
+    listed = client.get("/api/v1/jobs", headers=auth(tokens.viewer)).json()
+    ids = [j["id"] for j in listed]
+    assert "review_poll" in ids
