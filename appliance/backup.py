@@ -47,6 +47,7 @@ from appliance.errors import ApplianceError, AuditChainBroken
 from appliance.store import audit
 from appliance.store import migrate as migrate_store
 from appliance.store.db import Database
+from appliance.util.tarsafe import extract_all
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -279,7 +280,7 @@ def _staged(archive: Path, staging: Path) -> Iterator[Path]:
         else:
             try:
                 with tarfile.open(archive, "r:*") as tar:
-                    tar.extractall(staging, filter="data")
+                    extract_all(tar, staging)
             except (tarfile.TarError, OSError, EOFError) as exc:
                 raise BackupError(
                     f"{archive} is not a readable backup archive ({exc}): it may be truncated; "

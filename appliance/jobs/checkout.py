@@ -24,6 +24,7 @@ from appliance.errors import InvalidInput
 from appliance.repos.git import CHECKOUT_TIMEOUT
 from appliance.repos.mirror import GitRepo
 from appliance.store.models import Repository
+from appliance.util.tarsafe import extract_all
 
 
 @contextmanager
@@ -32,7 +33,7 @@ def exported_tree(mirror: GitRepo, ref: str) -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="appliance-tree-") as scratch:
         data = mirror.git("archive", "--format=tar", commit, timeout=CHECKOUT_TIMEOUT).stdout
         with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-            tar.extractall(scratch, filter="data")
+            extract_all(tar, Path(scratch))
         yield Path(scratch)
 
 
