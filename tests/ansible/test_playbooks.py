@@ -76,6 +76,7 @@ def test_start_stop_supervisor_is_idempotent(tmp_path: Path) -> None:
         "{{ appliance_data_dir }}": str(tmp_path),
         "{{ appliance_log_file }}": str(tmp_path / "appliance.log"),
         "{{ appliance_bin }}": str(fake_bin),
+        "{{ appliance_stop_timeout }}": "30",
     }
     text = template.read_text()
     for key, value in values.items():
