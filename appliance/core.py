@@ -84,6 +84,10 @@ class Appliance:
             from appliance.jobs.sandbox_runner import PodmanJobSandbox
 
             self.jobs.services.sandbox = PodmanJobSandbox(self.sandbox)
+        if self.jobs.services.repair is None:  # the deps job's repairs: pipeline tasks
+            from appliance.jobs.repair import PipelineRepairRunner
+
+            self.jobs.services.repair = PipelineRepairRunner(self)
         self.jobs.kinds.setdefault("review_poll", self._poll_reviews)
         if self.settings.jobs.enabled:
             await self.jobs.start()

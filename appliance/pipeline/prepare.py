@@ -13,20 +13,23 @@ import functools
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
-from appliance.errors import Conflict
+from appliance.errors import Conflict, InvalidInput, NotFound
 from appliance.forges.connect import forge_token
 from appliance.forges.rules import branch_name
 from appliance.pipeline.events import command_event
 from appliance.pipeline.execution import TaskSandbox, failing_tests, test_summary
 from appliance.pipeline.workspace import (
     appliance_of,
+    repair_target,
     repository,
     sandbox_policy,
     worktrees,
 )
 from appliance.runner.graph import Fail, Next, NodeContext, Outcome, State
 from appliance.states import FailureCategory, TaskStatus
+from appliance.store.models import Repository
 from sandbox.errors import SandboxError
 from sandbox.testrun import NoTestCommand, detect_test_command
 
@@ -43,6 +46,13 @@ class Preparing:
         repo = await asyncio.to_thread(repository, ctx)
         state = dict(state)
         state.setdefault("started_at", datetime.now(UTC).isoformat())
+        # --- repair of a deps job's branch (appliance.jobs.repair) ----------------------
+        repair = repair_target(ctx.task.constraints)
+        if repair is not None and "worktree" not in state:
+            failed = await self._adopt(ctx, state, repo, repair)
+            if failed is not None:
+                return failed
+        # --- end of repair ------------------------------------------------------------
         if "base" not in state:
             await ctx.progress(0.05, f"fetching {repo.name}")
             token = forge_token(appliance.settings, repo)  # private remotes need it
@@ -84,7 +94,7 @@ class Preparing:
                 {"message": f"worktree on branch {state['branch']}", "step": "worktree"},
                 key="prepare-worktree",
             )
-        worktree = trees.get(ctx.task.id).path
+        worktree = Path(state["worktree"])
         test_command = (repo.settings or {}).get("test_command")
         if test_command is None:
             detected = await asyncio.to_thread(detect_test_command, worktree)
@@ -100,6 +110,54 @@ class Preparing:
                 )
         return Next("planning", state)
 
+    # --- repair of a deps job's branch (appliance.jobs.repair) --------------------------
+
+    async def _adopt(
+        self, ctx: NodeContext, state: State, repo: Repository, repair: dict[str, str]
+    ) -> Outcome | None:
+        """Work in the job's worktree, on its branch: no worktree or branch of the task's
+        own. The base is the commit the job's worktree was made from (the default branch's
+        tip), so the diff shown is the bump and the repair. The index of the default branch
+        serves (refreshed only when the repository was never indexed). Every failing test
+        counts: the baseline is empty, the repair is there to make the tests pass."""
+        appliance = appliance_of(ctx)
+        trees = worktrees(appliance)
+        path = Path(repair["worktree"])
+        try:
+            record = trees.get(path.name)
+        except (NotFound, InvalidInput):
+            record = None
+        if record is None or record.path != path or record.branch != repair["branch"]:
+            return Fail(
+                FailureCategory.internal,
+                f"the repair's worktree {path} is not a worktree of branch "
+                f"{repair['branch']!r} under {trees.root}",
+            )
+        if appliance.index.status(repo.name) is None:
+            await ctx.progress(0.05, f"indexing {repo.name}")
+            token = forge_token(appliance.settings, repo)
+            report = await asyncio.to_thread(
+                functools.partial(
+                    appliance.index.refresh,
+                    repo.name,
+                    repo.clone_url,
+                    repo.default_branch,
+                    token=token,
+                )
+            )
+            await ctx.emit(
+                "log", {"message": report.summary(), "step": "index"}, key="prepare-index"
+            )
+        state.update(base=record.base, branch=record.branch, worktree=str(path), baseline=[])
+        await ctx.emit(
+            "log",
+            {"message": f"repairing branch {record.branch} in its worktree", "step": "worktree"},
+            key="prepare-worktree",
+        )
+        return None
+
+    # --- end of repair ----------------------------------------------------------------
+
     async def _baseline(
         self, ctx: NodeContext, worktree: object, repo: object, test_command: str | None
     ) -> list[str] | None:
@@ -113,10 +171,6 @@ class Preparing:
             return []
         appliance = appliance_of(ctx)
         opener = appliance.sandbox()
-        from pathlib import Path
-
-        from appliance.store.models import Repository
-
         assert isinstance(repo, Repository)
         # The repository's setting, or None so that the run detects the command itself,
         # as validation does: the detected command's display string, run as a custom

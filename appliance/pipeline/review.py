@@ -20,7 +20,13 @@ from typing import Any
 
 from appliance.pipeline.prompting import render
 from appliance.pipeline.schemas import Plan, PullRequestText, Understanding
-from appliance.pipeline.workspace import appliance_of, model_client, task_dir, worktrees
+from appliance.pipeline.workspace import (
+    appliance_of,
+    model_client,
+    task_dir,
+    task_worktree,
+    worktrees,
+)
 from appliance.review import DiffUnreadable, diff_stats, is_blocking, scan_diff, summarize
 from appliance.runner.graph import REJECT, Done, Fail, NodeContext, Outcome, Pause, State
 from appliance.states import FailureCategory, TaskStatus
@@ -40,7 +46,7 @@ class Reviewing:
         state.pop("human", None)
         rnd = state.get("round", 0)
         trees = worktrees(appliance)
-        worktree = trees.get(ctx.task.id).path
+        worktree = task_worktree(appliance, ctx)
         diff = await asyncio.to_thread(trees.diff, worktree, state["base"])
         if not diff.strip():
             return Done(summary="No change was needed: the agent finished without edits.")

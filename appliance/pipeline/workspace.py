@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -112,6 +112,29 @@ def worktrees(appliance: Appliance) -> Worktrees:
     return Worktrees(appliance.settings.data_dir / "worktrees")
 
 
+# --- repairs of a deps-job branch (appliance.jobs.repair) ---------------------------------
+
+
+def repair_target(constraints: Mapping[str, Any]) -> dict[str, str] | None:
+    """``{"branch", "worktree"}`` when the task repairs the tests on a deps job's branch, in
+    the job's worktree (``constraints["repair"]``); None for an ordinary task."""
+    repair = constraints.get("repair")
+    if isinstance(repair, dict) and repair.get("worktree") and repair.get("branch"):
+        return {"branch": str(repair["branch"]), "worktree": str(repair["worktree"])}
+    return None
+
+
+def task_worktree(appliance: Appliance, ctx: NodeContext) -> Path:
+    """The checkout the task works in: its own worktree, or a repair's given one."""
+    repair = repair_target(ctx.task.constraints)
+    if repair is not None:
+        return Path(repair["worktree"])
+    return worktrees(appliance).get(ctx.task.id).path
+
+
+# --- end of repairs ---------------------------------------------------------------------
+
+
 def edit_policy(repo: Repository, constraints: dict[str, Any]) -> EditPolicy:
     settings = repo.settings or {}
     return EditPolicy(
@@ -132,7 +155,7 @@ async def open_workspace(ctx: NodeContext, state: State) -> Workspace:
     appliance = appliance_of(ctx)
     repo = await asyncio.to_thread(repository, ctx)
     mirror = appliance.index.mirrors.get(repo.name)
-    worktree = worktrees(appliance).get(ctx.task.id).path
+    worktree = task_worktree(appliance, ctx)
     index = await asyncio.to_thread(appliance.index.open, repo.name)
     constraints = {**ctx.task.constraints, **state.get("constraints", {})}
     policy = edit_policy(repo, constraints)
