@@ -40,7 +40,7 @@ from appliance.forges.feedback import PR_OPENED_KEY, REPLY_MARKER, count_prs_ope
 from appliance.forges.gitpush import classify_git_failure, transport_config
 from appliance.forges.rules import PrQuota, check_push, commit_message
 from appliance.forges.settings import ForgeSettings
-from appliance.pipeline.workspace import appliance_of, repository, worktrees
+from appliance.pipeline.workspace import appliance_of, repair_target, repository, worktrees
 from appliance.repos.git import run_git
 from appliance.runner.graph import REJECT, Done, Fail, Next, NodeContext, Outcome, Pause, State
 from appliance.states import FailureCategory, TaskStatus
@@ -63,6 +63,12 @@ class Publishing:
 
     async def run(self, ctx: NodeContext, state: State) -> Outcome:
         appliance = appliance_of(ctx)
+        if repair_target(ctx.task.constraints) is not None:
+            return Fail(
+                FailureCategory.user_correctable,
+                "this task repairs a dependency bump: the nightly deps job publishes the "
+                "repair with the bump's pull request; approving it here publishes nothing",
+            )
         state = dict(state)
         human = state.pop("human", None) or {}
         if human.get("by"):
