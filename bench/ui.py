@@ -2,7 +2,9 @@
 
 1. Render times, in process (FastAPI TestClient, a signed-in admin, a fresh data dir):
    the dashboard (50 tasks over 5 repositories), a task page whose task has 5,000
-   events, and a review page with a 2,000-line diff (Pygments highlighting included).
+   events, and a review page with a 2,000-line diff (Pygments highlighting included;
+   the first response renders the first files, ui.diffview.INLINE_LINES lines, and the
+   rest load per file on demand).
    Each page is fetched ``--requests`` times after a warm-up; p50/p99/max are printed.
 2. SSE lag, end to end: ``appliance serve`` in a subprocess runs ``bench.ui:lag_graph``
    (after a pause for the page to connect, 40 events 100 ms apart); headless Chromium

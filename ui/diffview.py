@@ -20,6 +20,7 @@ from pygments.token import STANDARD_TYPES, _TokenType
 from pygments.util import ClassNotFound
 
 MAX_HIGHLIGHT_LINES = 20_000  # past this, plain text: a huge diff must still open
+INLINE_LINES = 500  # diff lines the review page renders at once; later files load on demand
 
 
 @dataclass
@@ -83,6 +84,26 @@ class FileDiff:
     @property
     def anchor(self) -> str:
         return "f-" + "".join(c if c.isalnum() else "-" for c in self.path)
+
+    @property
+    def lines(self) -> int:
+        return sum(len(h.lines) for h in self.hunks)
+
+
+def window(
+    files: tuple[FileDiff, ...] | list[FileDiff], opened: set[str], budget: int = INLINE_LINES
+) -> set[str]:
+    """The paths the review page renders in full: files from the top while their lines
+    fit in ``budget``, plus those asked for (``opened``). The others render as a header
+    and a link that loads the file's diff, so a huge diff's first response stays small."""
+    shown: set[str] = set()
+    used = 0
+    for f in files:
+        used += f.lines
+        if used > budget:
+            break
+        shown.add(f.path)
+    return shown | (opened & {f.path for f in files})
 
 
 @functools.lru_cache(maxsize=256)

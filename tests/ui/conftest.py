@@ -100,3 +100,18 @@ def submit(ui: Ui, prompt: str, csrf: str) -> str:
     )
     assert resp.status_code == 303, resp.text
     return str(resp.headers["location"]).rsplit("/", 1)[-1]
+
+
+def big_diff(files: int, per_file: int) -> str:
+    """``files`` files of ``per_file`` changed lines each (2 diff lines a change)."""
+    out = []
+    for f in range(files):
+        out += [
+            f"diff --git a/pkg/mod{f}.py b/pkg/mod{f}.py",
+            f"--- a/pkg/mod{f}.py",
+            f"+++ b/pkg/mod{f}.py",
+            f"@@ -1,{per_file} +1,{per_file} @@",
+        ]
+        for i in range(per_file):
+            out += [f"-def f{i}(x): return {i}", f"+def f{i}(x): return {i + 1}"]
+    return "\n".join(out) + "\n"

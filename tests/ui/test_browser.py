@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from appliance.store import tasks as task_store
 from appliance.store.db import Database
 from tests.servers import ServerProcess
-from tests.ui.conftest import PASSWORD, make_users
+from tests.ui.conftest import PASSWORD, big_diff, make_users
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = [
@@ -184,3 +185,49 @@ def test_viewer_cannot_approve_and_forged_post_is_refused(
 
 def test_chromium_is_the_system_one() -> None:
     assert shutil.which("chromium") == CHROMIUM
+
+
+def test_big_diff_files_load_when_expanded(
+    server: ServerProcess, browser: object, origin: Path, db: Database
+) -> None:
+    """A diff past the inline budget opens with later files collapsed; "Show diff" swaps
+    a file in over HTMX (line comments work there), and the same link works without JS."""
+    base = server.url
+    page = browser.new_page()  # type: ignore[attr-defined]
+    _sign_in(page, base, "root")
+    page.goto(f"{base}/repositories")
+    page.fill("#name", "team/calc")
+    page.fill("#clone_url", str(origin))
+    page.click("text=Add repository")
+    page.wait_for_selector("h1:has-text('team/calc')")
+    page.goto(f"{base}/tasks/new")
+    page.select_option("#repository_id", label="team/calc (git, main)")
+    page.fill("#prompt", "make add add")
+    page.click("text=Submit task")
+    page.wait_for_url(f"{base}/tasks/*")
+    task_url = page.url
+    page.wait_for_selector("#open-review", timeout=20_000)
+    with db.write() as s:
+        task_store.add_event(
+            s,
+            task_id=task_url.rsplit("/", 1)[-1],
+            kind="review_ready",
+            payload={"diff": big_diff(6, 100)},
+        )
+    page.goto(f"{task_url}/review")
+    assert page.locator("section.file.collapsed").count() == 4
+    page.click("#f-pkg-mod3-py >> text=Show diff")
+    page.wait_for_selector("#f-pkg-mod3-py-5")
+    assert page.locator("section.file.collapsed").count() == 3
+    page.click("#f-pkg-mod3-py a[aria-label='Comment on line 5']")
+    page.fill("tr.comment-form textarea", "why 6?")
+    page.click("tr.comment-form button")
+    page.wait_for_selector(".comment:has-text('why 6?')")
+
+    plain = browser.new_context(java_script_enabled=False).new_page()  # type: ignore[attr-defined]
+    _sign_in(plain, base, "root")
+    plain.goto(f"{task_url}/review?view=unified")
+    plain.click("#f-pkg-mod4-py >> text=Show diff")
+    plain.wait_for_selector("#f-pkg-mod4-py-5")
+    assert "open=pkg%2Fmod4.py" in plain.url
+    assert plain.locator("section.file.collapsed").count() == 3

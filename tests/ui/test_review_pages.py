@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from tests.ui.conftest import Ui, sign_in, submit, wait_status
+import html
+import re
+
+from appliance.store import tasks as task_store
+from tests.ui.conftest import Ui, big_diff, sign_in, submit, wait_status
 
 
 def _waiting(ui: Ui) -> tuple[str, str]:
@@ -88,3 +92,46 @@ def test_explain_without_a_model_says_so(ui: Ui) -> None:
     )
     assert bad.status_code == 422
     assert bad.headers["HX-Retarget"] == "#flash"
+
+
+def test_big_diff_is_windowed_and_files_load_on_demand(ui: Ui) -> None:
+    task_id, csrf = _waiting(ui)
+    with ui.db.write() as s:  # a later review_ready wins: 6 files of 200 lines
+        task_store.add_event(
+            s, task_id=task_id, kind="review_ready", payload={"diff": big_diff(6, 100)}
+        )
+    page = ui.client.get(f"/tasks/{task_id}/review").text
+    assert page.count('class="file collapsed"') == 4  # 2 files fit in INLINE_LINES (500)
+    assert 'id="f-pkg-mod1-py-1"' in page
+    assert 'id="f-pkg-mod2-py-1"' not in page
+    assert 'id="f-pkg-mod5-py"' in page  # the file list's anchors still land
+    # without JS: the link reloads the page with the file (and those open before) open
+    link = re.search(r'href="(\?view=split&amp;open=pkg%2Fmod2\.py)#f-pkg-mod2-py"', page)
+    assert link
+    opened = ui.client.get(f"/tasks/{task_id}/review" + html.unescape(link.group(1))).text
+    assert 'id="f-pkg-mod2-py-1"' in opened
+    assert "open=pkg%2Fmod2.py&amp;open=pkg%2Fmod3.py" in opened  # the next link keeps it
+    # with HTMX: the same route answers with the file's section alone
+    assert 'hx-get="/tasks/' + task_id + '/review?view=split&amp;open=pkg%2Fmod2.py"' in page
+    fragment = ui.client.get(
+        f"/tasks/{task_id}/review?view=unified&open=pkg/mod4.py", headers={"HX-Request": "true"}
+    ).text
+    assert fragment.lstrip().startswith('<section class="file" id="f-pkg-mod4-py">')
+    assert "<html" not in fragment
+    assert 'class="del"' in fragment
+    assert "Explain this change" in fragment
+    # a comment on a line of a collapsed file shows when the file loads, and opening the
+    # comment form there (no JS) opens the file
+    ui.client.post(
+        f"/tasks/{task_id}/comments",
+        data={"csrf_token": csrf, "path": "pkg/mod5.py", "line": "7", "body": "off by one"},
+    )
+    fragment = ui.client.get(
+        f"/tasks/{task_id}/review?open=pkg/mod5.py", headers={"HX-Request": "true"}
+    ).text
+    assert '<tr class="comments">' in fragment
+    assert "off by one" in fragment
+    form = ui.client.get(f"/tasks/{task_id}/review?comment=pkg/mod5.py:9").text
+    assert "Comment on <code>pkg/mod5.py:9</code>" in form
+    missing = ui.client.get(f"/tasks/{task_id}/review?open=nope.py", headers={"HX-Request": "true"})
+    assert missing.status_code == 404

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import asyncio
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from appliance.errors import InvalidInput
+from appliance.errors import InvalidInput, NotFound
 from appliance.store import audit
 from appliance.store import tasks as task_store
 from ui import taskview
 from ui.auth import CsrfChecked, DeveloperUser, ViewerUser
 from ui.deps import ApplianceDep, redirect
-from ui.diffview import parse, parse_cached
+from ui.diffview import parse, parse_cached, window
 from ui.forms import read_form
 from ui.render import Htmx, render
 
@@ -28,26 +29,68 @@ def review_page(
     request: Request,
     appliance: ApplianceDep,
     _user: ViewerUser,
+    htmx: Htmx,
     view: Annotated[str, Query(pattern="^(split|unified)$")] = "split",
     comment: Annotated[str, Query(max_length=1100)] = "",
+    open_: Annotated[list[str], Query(alias="open")] = [],  # noqa: B006 - FastAPI copies it
 ) -> Response:
-    """``comment=path:line`` opens the comment form at that line (works without JS)."""
+    """``comment=path:line`` opens the comment form at that line (works without JS).
+
+    A big diff is windowed: the first files (:data:`ui.diffview.INLINE_LINES` lines) render
+    in full, the rest as a header and a link. ``open=path`` (repeatable) renders those
+    files too; an HTMX request with ``open=path`` gets just that file's section, which
+    the link swaps in, so without JS the same link reloads the page with the file open."""
     with appliance.db.session() as session:
         tv = taskview.load(session, task_id, page=1)
         found = taskview.review_payload(session, task_id)
     files = parse_cached(str(found[1].get("diff") or "")) if found else ()
     path, _, line = comment.rpartition(":")
+    comment_at = (path, int(line)) if line.isdigit() else None
+    opened = {p for p in open_[:MAX_OPEN] if p}
+    comments_by_line = _by_line(tv.comments)
+    if htmx and opened:
+        wanted = next((f for f in files if f.path in opened), None)
+        if wanted is None:
+            raise NotFound("The diff has no such file; reload the review page.")
+        return render(
+            request,
+            "_partials/_diff_file.html",
+            f=wanted,
+            view=tv,
+            mode=view,
+            comment_at=comment_at,
+            comments_by_line=comments_by_line,
+        )
+    if comment_at:
+        opened.add(comment_at[0])
+    shown = window(files, opened)
     return render(
         request,
         "review.html",
         view=tv,
         files=files,
+        shown=shown,
+        load_links={
+            f.path: _load_links(task_id, view, opened, f.path) for f in files if f.path not in shown
+        },
         mode=view,
         active="tasks",
         review=found[1] if found else None,
-        comment_at=(path, int(line)) if line.isdigit() else None,
-        comments_by_line=_by_line(tv.comments),
+        comment_at=comment_at,
+        comments_by_line=comments_by_line,
     )
+
+
+MAX_OPEN = 100  # files one review URL can ask to open
+
+
+def _load_links(task_id: str, mode: str, opened: set[str], path: str) -> tuple[str, str]:
+    """(href, hx-get) for a collapsed file: without JS, this page again with the file
+    (and those already open) rendered; with HTMX, just the file's section."""
+    keep = sorted(opened)[: MAX_OPEN - 1]
+    href = "?" + urlencode([("view", mode), *(("open", p) for p in keep), ("open", path)])
+    fragment = f"/tasks/{task_id}/review?" + urlencode([("view", mode), ("open", path)])
+    return href, fragment
 
 
 def _by_line(comments: list[dict[str, Any]]) -> dict[tuple[str, int], list[dict[str, Any]]]:
