@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from appliance.pipeline.context import History
-from appliance.pipeline.events import command_event
+from appliance.pipeline.events import command_event, report_usage
 from appliance.pipeline.prompting import render
 from appliance.pipeline.schemas import Plan, Understanding, action_model
 from appliance.pipeline.workspace import Workspace, appliance_of, model_client, open_workspace
@@ -172,6 +172,7 @@ class Implementing:
                     "file_modified", {"path": path, "diff_stat": diff_stat}, key=f"{key}-{path}"
                 )
         state = self._save(state, history, ws, step)
+        await report_usage(ctx, client, state, key=f"{key}-usage")
         if act["tool"] == "finish" and result.ok:
             state["finished"] = True
             state["summary"] = result.output

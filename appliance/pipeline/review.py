@@ -18,6 +18,7 @@ import logging
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from appliance.pipeline.events import report_usage
 from appliance.pipeline.prompting import render
 from appliance.pipeline.schemas import Plan, PullRequestText, Understanding
 from appliance.pipeline.workspace import (
@@ -71,6 +72,7 @@ class Reviewing:
                 "nothing was pushed. " + summarize(findings),
             )
         text = await self._pr_text(ctx, state, diff)
+        await report_usage(ctx, model_client(ctx), state, key=f"review-{rnd}-usage")
         body = pr_body(text, state, stats=[asdict(s) for s in stats])
         state["pr"] = {"title": text.title, "body": body}
         await ctx.emit(

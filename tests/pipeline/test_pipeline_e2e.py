@@ -94,6 +94,10 @@ def test_a_bug_is_fixed_reviewed_approved_and_pushed(tmp_path: Path, model: Scri
         )
         assert iteration["payload"]["tests"]["new_failures"] == []
         assert iteration["payload"]["tests"]["passed"] == 2
+        # every model call's tokens are reported once (7 calls x 450 tokens)
+        stream = events(client, task_id, tokens.viewer)
+        spent = sum(e["payload"]["total_tokens"] for e in stream if e["kind"] == "usage")
+        assert spent == 7 * 450
         # nothing is pushed before approval
         assert "appliance/" not in plain_git(calc.bare, "branch", "--list")
 
