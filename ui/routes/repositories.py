@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
 from dataclasses import asdict
 from typing import Any
 
@@ -173,27 +171,30 @@ def _token(appliance: ApplianceDep, repo: Repository) -> str | None:
     return decrypt(stored, _secret(appliance)) if stored else None
 
 
-def check_access(url: str, token: str | None) -> tuple[bool, str]:
-    """``git ls-remote`` against the clone URL, with the token as an HTTP header."""
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true"}
-    args = ["git", "-c", "protocol.ext.allow=never"]
-    if token and url.startswith(("http://", "https://")):
-        args += ["-c", f"http.extraHeader=Authorization: Bearer {token}"]
+def check_access(appliance: ApplianceDep, repo: Repository) -> tuple[bool, str]:
+    """GitHub/GitLab: the forge's own access check (token, scope, role, TLS, network — the
+    same as ``appliance repo check``); plain git: ``git ls-remote`` through the hardened git
+    runner, the token sent as HTTP basic credentials."""
+    if repo.forge_kind.value in ("github", "gitlab"):
+        from appliance.forges.access import check_repository
+
+        findings = check_repository(appliance.settings, repo)
+        ok = bool(findings) and all(f.ok for f in findings)
+        return ok, "; ".join(f"{f.what}: {f.message}" for f in findings)
+    from appliance.errors import ApplianceError
+    from appliance.repos.git import run_git, split_credentials
+
     try:
-        proc = subprocess.run(
-            [*args, "ls-remote", "--heads", "--", url],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            env=env,
-            check=False,
+        url, credentials = split_credentials(repo.clone_url, token=_token(appliance, repo))
+        proc = run_git(
+            ["ls-remote", "--heads", "--", url], credentials=credentials, timeout=30, check=False
         )
-    except subprocess.TimeoutExpired:
-        return False, "No answer in 30 seconds: check the URL, the network and any proxy."
+    except ApplianceError as exc:
+        return False, f"git could not read the repository: {exc.message}"
     if proc.returncode != 0:
-        text = (proc.stderr or proc.stdout).strip().replace(token or "\0", "***")
+        text = proc.stderr.decode("utf-8", "replace").strip()
         return False, f"git could not read the repository: {text[:500]}"
-    heads = [ln.split("refs/heads/", 1)[-1] for ln in proc.stdout.splitlines() if ln.strip()]
+    heads = [ln.split("refs/heads/", 1)[-1] for ln in proc.text.splitlines() if ln.strip()]
     return True, f"Readable: {len(heads)} branch(es)" + (
         f", e.g. {', '.join(heads[:5])}" if heads else ""
     )
@@ -210,7 +211,7 @@ async def check(
 ) -> Response:
     with appliance.db.session() as session:
         repo = repo_store.get_repository(session, repo_id)
-    ok, message = await asyncio.to_thread(check_access, repo.clone_url, _token(appliance, repo))
+    ok, message = await asyncio.to_thread(check_access, appliance, repo)
     if htmx:
         return render(request, "_partials/_check.html", check={"ok": ok, "message": message})
     return render(
