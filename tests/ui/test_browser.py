@@ -11,6 +11,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import playwright.sync_api as playwright_sync
 import pytest
 
 from appliance.store import tasks as task_store
@@ -19,11 +20,14 @@ from tests.servers import ServerProcess
 from tests.ui.conftest import PASSWORD, big_diff, make_users
 
 CHROMIUM = "/usr/bin/chromium"
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="apt-get install -y chromium"),
-]
-playwright_sync = pytest.importorskip("playwright.sync_api")
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def _chromium_present() -> None:
+    """A browser test without a browser fails, loudly (make test installs chromium)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make test`, or apt-get install chromium")
 
 
 @pytest.fixture
