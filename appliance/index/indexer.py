@@ -24,7 +24,7 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -469,7 +469,3 @@ def embedding_text(chunk: Chunk) -> str:
     """What the embedder sees: where the chunk is, then its code."""
     head = f"{chunk.path}" + (f" · {chunk.symbol}" if chunk.symbol else "")
     return f"{head}\n{chunk.text}"
-
-
-def iter_paths(entries: Iterable[FileEntry]) -> list[str]:
-    return [e.path for e in entries if e.skipped is None]

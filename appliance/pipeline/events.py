@@ -15,12 +15,6 @@ def command_event(command: str, exit_code: int, details: dict[str, Any] | str) -
     return payload
 
 
-def error_event(
-    message: str, *, severity: str = "error", recoverable: bool = True
-) -> dict[str, Any]:
-    return {"severity": severity, "message": message, "recoverable": recoverable}
-
-
 async def report_usage(ctx: Any, client: Any, state: dict[str, Any], key: str) -> None:
     """A ``usage`` event with the tokens spent since the last report (the analytics page sums
     them per task). Counting lives in the client's memory: after a restart it starts again,

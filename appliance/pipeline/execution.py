@@ -9,7 +9,6 @@ against the agent.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -83,6 +82,3 @@ def test_summary(run: TestRun) -> dict[str, Any]:
 def output_tail(result: RunResult, limit: int = 3000) -> str:
     text = (result.stdout + ("\n" + result.stderr if result.stderr else "")).strip()
     return text if len(text) <= limit else "[... earlier output cut ...]\n" + text[-limit:]
-
-
-Notify = Callable[[str, dict[str, Any]], None]
