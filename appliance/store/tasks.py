@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from appliance.errors import InvalidInput, InvalidTransition, NotFound
+from appliance.errors import Forbidden, InvalidInput, InvalidTransition, NotFound
 from appliance.states import (
     RUNNING,
     TERMINAL,
@@ -245,3 +245,12 @@ def set_progress(session: Session, task: Task, *, progress: float | None, step: 
 
 def priority_rank(task: Task) -> int:
     return Priority(task.priority).rank
+
+
+def check_may_cancel(session: Session, task_id: str, *, username: str, admin: bool) -> None:
+    """Developers cancel their own tasks, admins any task (the API and the UI both ask)."""
+    created_by = get_task(session, task_id).created_by
+    if created_by != username and not admin:
+        raise Forbidden(
+            f"Task {task_id} belongs to {created_by}; only they or an admin can cancel it."
+        )

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.responses import Response
 
-from appliance.errors import Conflict, Forbidden, InvalidInput
+from appliance.errors import Conflict, InvalidInput
 from appliance.states import TERMINAL, Priority, TaskStatus
 from appliance.store import repositories as repo_store
 from appliance.store import tasks as task_store
@@ -230,15 +230,13 @@ def round_diff(
 
 
 async def _owner_or_admin(appliance: ApplianceDep, task_id: str, user: DeveloperUser) -> None:
-    def owner() -> str:
+    def check() -> None:
         with appliance.db.session() as session:
-            return task_store.get_task(session, task_id).created_by
+            task_store.check_may_cancel(
+                session, task_id, username=user.username, admin=user.can(Role.admin)
+            )
 
-    created_by = await asyncio.to_thread(owner)
-    if created_by != user.username and not user.can(Role.admin):
-        raise Forbidden(
-            f"Task {task_id} belongs to {created_by}; only they or an admin can cancel it."
-        )
+    await asyncio.to_thread(check)
 
 
 @router.post("/tasks/{task_id}/cancel")

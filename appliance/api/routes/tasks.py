@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from appliance.api.deps import ApplianceDep, Developer, SessionDep, Viewer
-from appliance.errors import Forbidden, InvalidInput
+from appliance.errors import InvalidInput
 from appliance.states import TERMINAL, TaskStatus
 from appliance.store import tasks as task_store
 from appliance.store.models import Role, Task, TaskCreate, TaskPublic
@@ -106,15 +106,13 @@ def get_task(task_id: str, session: SessionDep, _principal: Viewer) -> TaskDetai
 async def cancel_task(task_id: str, appliance: ApplianceDep, principal: Developer) -> TaskDetail:
     """Developers cancel their own tasks; admins any task."""
 
-    def owner() -> str:
+    def check() -> None:
         with appliance.db.session() as session:
-            return task_store.get_task(session, task_id).created_by
+            task_store.check_may_cancel(
+                session, task_id, username=principal.username, admin=principal.can(Role.admin)
+            )
 
-    created_by = await asyncio.to_thread(owner)
-    if created_by != principal.username and not principal.can(Role.admin):
-        raise Forbidden(
-            f"Task {task_id} belongs to {created_by}; only they or an admin can cancel it."
-        )
+    await asyncio.to_thread(check)
     task = await appliance.runner.cancel(task_id, actor=principal.username)
     return _detail(task)
 
