@@ -167,6 +167,12 @@ class DepsSettings(_Section):
         "", description="PyPI JSON API root of the mirror, when it is not <simple>/../pypi."
     )
     npm_registry_url: str = Field("", description="npm registry mirror URL ('' = no npm bumps).")
+    go_proxy_url: str = Field(
+        "", description="GOPROXY-protocol module proxy URL, e.g. Athens ('' = no Go bumps)."
+    )
+    maven_repository_url: str = Field(
+        "", description="Maven repository (mirror) root URL ('' = no Maven bumps)."
+    )
     test_command: str = Field(
         "",
         description="Command that runs a repository's tests in the sandbox when the "

@@ -8,16 +8,20 @@ Pipeline (pure engine; scheduling, PRs and repairs live elsewhere)::
     lockfile_command(worktree, eco)    what the sandbox runs to refresh the lockfile
     check(worktree, policy, indexes)   the dry-run report behind ``appliance deps check``
 
-Modules: ``model`` (records), ``requirements_txt`` / ``pyproject`` / ``npm_manifest``
-(readers; ``toml_spans`` and ``json_spans`` locate text), ``pep440`` / ``semver`` /
-``npm_ranges`` / ``versions`` (version rules), ``index`` / ``pypi`` / ``npm_registry``
-(mirror clients), ``policy``, ``plan``, ``render``, ``apply``, ``check``, ``errors``.
+Modules: ``model`` (records), ``requirements_txt`` / ``pyproject`` / ``npm_manifest`` /
+``go_mod`` / ``maven_pom`` (readers; ``toml_spans``, ``json_spans`` and ``xml_spans``
+locate text), ``pep440`` / ``semver`` / ``npm_ranges`` / ``go_versions`` /
+``maven_versions`` / ``versions`` (version rules), ``index`` / ``pypi`` /
+``npm_registry`` / ``goproxy`` / ``maven_repository`` (mirror clients), ``policy``,
+``plan``, ``render``, ``apply``, ``check``, ``errors``.
 """
 
 from appliance.deps.apply import apply_group, lockfile_command
 from appliance.deps.check import check
+from appliance.deps.goproxy import GoProxy
 from appliance.deps.index import PackageIndex, PackageInfo, Release
 from appliance.deps.manifests import scan_worktree
+from appliance.deps.maven_repository import MavenRepository
 from appliance.deps.model import Dependency, Location, Scan, ScanNote
 from appliance.deps.npm_registry import NpmRegistry
 from appliance.deps.plan import Bump, BumpGroup, Plan, Skip, plan, plan_bumps
@@ -29,7 +33,9 @@ __all__ = [
     "BumpGroup",
     "BumpPolicy",
     "Dependency",
+    "GoProxy",
     "Location",
+    "MavenRepository",
     "NpmRegistry",
     "PackageIndex",
     "PackageInfo",

@@ -1,14 +1,22 @@
 """The package-index seam: :class:`PackageIndex`, and the HTTP plumbing its clients share.
 
 The appliance has no internet; every version comes from a mirror configured per
-ecosystem (a devpi/Artifactory/Nexus PyPI mirror, a Verdaccio npm registry). A client
-answers one question: :meth:`PackageIndex.package` → :class:`PackageInfo`, every
-release with its upload time (None when the index does not say), whether it is yanked
-or deprecated, and a release-notes link when the index has one. Version strings are
-kept as the index wrote them; the planner parses them by ecosystem.
+ecosystem (a devpi/Artifactory/Nexus PyPI mirror, a Verdaccio npm registry, an Athens
+GOPROXY, a Nexus/Artifactory Maven repository). A client answers one question:
+:meth:`PackageIndex.package` → :class:`PackageInfo`, every release with its upload time
+(None when the index does not say), whether it is yanked or deprecated, and a
+release-notes link when the index has one. Version strings are kept as the index wrote
+them; the planner parses them by ecosystem.
+
+Some protocols list versions without dates and give one version's date per request (the
+GOPROXY ``.info`` file, a Maven artifact's ``Last-Modified``). Asking for every version
+would cost one request per release ever made, so such a client leaves ``uploaded`` None
+and sets :attr:`PackageInfo.release_time`; the planner asks it only for the versions it
+actually considers (usually one or two per package).
 
 :func:`fetch` is the one place an HTTP answer becomes an error: unreachable or timed out
-→ :class:`IndexUnreachable`, 401/403 → :class:`IndexAuthError`, 404 →
+→ :class:`IndexUnreachable`, 401/403 → :class:`IndexAuthError`, 404 (and whatever else
+the protocol says means "no such package", such as GOPROXY's 410) →
 :class:`PackageNotFound`, another non-2xx → :class:`IndexUnavailable`, a body that is not
 JSON → :class:`IndexResponseInvalid`. Messages name the URL (credentials masked) and the
 setting to check. Clients cache answers for their lifetime (one planning run).
@@ -17,8 +25,9 @@ setting to check. Clients cache answers for their lifetime (one planning run).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import httpx
@@ -47,6 +56,17 @@ class PackageInfo:
     releases: tuple[Release, ...]
     source: str  # the URL it was read from
     changelog_url: str | None = None
+    # The upload time of one version, for indexes whose listing has none (see above);
+    # None when every date the index knows is already in ``releases``.
+    release_time: Callable[[str], datetime | None] | None = field(
+        default=None, compare=False, repr=False
+    )
+
+    def uploaded(self, release: Release) -> datetime | None:
+        """``release``'s upload time, asking the index when the listing did not say."""
+        if release.uploaded is not None or self.release_time is None:
+            return release.uploaded
+        return self.release_time(release.version)
 
 
 class PackageIndex(Protocol):
@@ -67,7 +87,13 @@ def masked(url: str) -> str:
 
 
 def fetch(
-    client: httpx.Client, url: str, *, accept: str, setting: str, package: str
+    client: httpx.Client,
+    url: str,
+    *,
+    accept: str,
+    setting: str,
+    package: str,
+    missing: Collection[int] = (404,),
 ) -> httpx.Response:
     shown = masked(url)
     try:
@@ -85,9 +111,9 @@ def fetch(
             url=shown,
         ) from exc
     status = response.status_code
-    if status == 404:
+    if status in missing:
         raise PackageNotFound(
-            f"{package} is not on the package index {shown} (404); mirror it there, or add it "
+            f"{package} is not on the package index {shown} ({status}); mirror it there, or add it "
             "to the bump policy's ignore list",
             url=shown,
             package=package,
@@ -130,9 +156,11 @@ def parse_time(value: object) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
-        return datetime.fromisoformat(value)
+        when = datetime.fromisoformat(value)
     except ValueError:
         return None
+    # PyPI's legacy ``upload_time`` and some mirrors write UTC without saying so
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def make_client(

@@ -2,10 +2,12 @@
 
 The worktree is walked without following symlinks (a repository is untrusted: a link
 must not lead the engine to read or later rewrite files outside it), skipping vendored
-and generated trees (``node_modules``, virtualenvs, ``.git``, build output). Manifests
-found: ``requirements*.txt`` (plus what their ``-r``/``-c`` includes reach inside the
-repository), ``pyproject.toml`` and ``package.json``. The registry maps each kind of
-file to its reader; Go and Maven readers slot in the same way.
+and generated trees (``node_modules``, ``vendor``, virtualenvs, ``.git``, build output
+such as Maven's ``target``, whose copies of ``pom.xml`` are not the project's) and Go's
+``testdata`` (fixtures the go command ignores). Manifests found: ``requirements*.txt``
+(plus what their ``-r``/``-c`` includes reach inside the repository), ``pyproject.toml``,
+``package.json``, ``go.mod`` and ``pom.xml``. The registry maps each kind of file to its
+reader.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from appliance.deps.go_mod import scan_go_mod
+from appliance.deps.maven_pom import scan_pom
 from appliance.deps.model import Scan
 from appliance.deps.npm_manifest import scan_package_json
 from appliance.deps.pyproject import scan_pyproject
@@ -24,6 +28,9 @@ SKIPPED_DIRS = frozenset(
         ".git",
         ".hg",
         "node_modules",
+        "vendor",
+        "testdata",
+        "target",
         ".venv",
         "venv",
         ".tox",
@@ -40,6 +47,8 @@ SKIPPED_DIRS = frozenset(
 READERS: dict[str, Callable[[Path, Path], Scan]] = {
     "pyproject.toml": scan_pyproject,
     "package.json": scan_package_json,
+    "go.mod": scan_go_mod,
+    "pom.xml": scan_pom,
 }
 
 

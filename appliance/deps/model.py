@@ -9,8 +9,14 @@ since it was scanned.
 
 For a Python requirement the span covers the specifiers only (``>=2.28,<3`` in
 ``requests[socks]>=2.28,<3 ; python_version>"3.8"``); for npm it covers the range string
-inside the quotes. A requirement without specifiers has an empty span just after its
-name (and extras), where a pin would go.
+inside the quotes; for Go the version token of a ``require`` line; for Maven the text of
+the ``<version>`` element, or of the ``<properties>`` entry a ``${name}`` version refers
+to. A requirement without specifiers has an empty span just after its name (and
+extras), where a pin would go.
+
+Several Maven dependencies may take their version from one property: they share one
+span (and name it in ``via``), so one edit moves all of them and the planner moves them
+together or not at all.
 
 Lines that are not dependencies the engine can bump (``-e .``, URLs, local paths, options,
 includes) become :class:`ScanNote` records so the dry-run report can say why they were
@@ -23,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Literal
 
-Ecosystem = Literal["python", "npm"]
-ECOSYSTEMS: tuple[Ecosystem, ...] = ("python", "npm")
+Ecosystem = Literal["python", "npm", "go", "maven"]
+ECOSYSTEMS: tuple[Ecosystem, ...] = ("python", "npm", "go", "maven")
 
 
 @dataclass(frozen=True)
@@ -42,7 +48,9 @@ class Location:
 class Dependency:
     ecosystem: Ecosystem
     name: str  # as written in the manifest
-    key: str  # the index's name: PEP 503-normalised for Python, as-is for npm
+    # the index's name: PEP 503-normalised for Python, as-is for npm, the module path for
+    # Go, groupId:artifactId for Maven
+    key: str
     spec: str  # the version spec as written ("" when none)
     current: str | None  # the installed/pinned version, or the range's floor; None if unknown
     location: Location
@@ -51,6 +59,9 @@ class Dependency:
     # hash-pinned line, a range it cannot rewrite); None when it may.
     frozen_reason: str | None = None
     locked: str | None = None  # the version a lockfile records, when one does
+    # Where the spec really lives when the entry only refers to it (``${jackson.version}``);
+    # entries with the same ``via`` share a span and are bumped as one.
+    via: str | None = None
 
     @property
     def file(self) -> PurePosixPath:

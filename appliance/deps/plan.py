@@ -7,7 +7,15 @@ allows (not an ignored ``name@major``, an allowed update type, old enough); when
 not the newest, the bump says what held the newest back. The spec is then rewritten
 with the range strategy; under ``widen`` a spec that already admits the target changes
 only the lockfile (a *lock-only* bump) when a lockfile records an older version, and
-nothing otherwise.
+nothing otherwise. An ecosystem's own refusal comes first (a Go major version is a new
+module path; a Maven version of another variant), and a release date the index does not
+know counts as too young whenever a minimum age is set (the reason says so, and how to
+turn the check off).
+
+**Shared specs.** Maven dependencies that take their version from one property share one
+span. They move as one: the target is the newest version that every one of them has and
+the policy allows for each; when there is none, all of them are skipped with the reason.
+They always land in the same group, named by the property (``maven-jackson.version-…``).
 
 **Groups and keys.** With ``non_major_together`` the patch and minor bumps of one
 ecosystem form the group ``<ecosystem>-non-major`` and each major bump is alone in
@@ -34,6 +42,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import PurePosixPath
 from typing import Literal
 
 from appliance.deps.errors import PackageNotFound
@@ -41,7 +50,7 @@ from appliance.deps.index import PackageIndex, PackageInfo, Release
 from appliance.deps.model import ECOSYSTEMS, Dependency, Ecosystem
 from appliance.deps.policy import BumpPolicy
 from appliance.deps.render import group_body, group_title
-from appliance.deps.versions import RULES, UpdateType, Ver, classify
+from appliance.deps.versions import RULES, Rules, UpdateType, Ver, classify
 
 SkipKind = Literal[
     "frozen",
@@ -152,25 +161,45 @@ def plan(
     )
     result = Plan()
     bumps: list[Bump] = []
-    infos: dict[tuple[Ecosystem, str], PackageInfo | PackageNotFound] = {}
+    infos: _Infos = {}
+    spans: dict[tuple[PurePosixPath, int, int], list[Dependency]] = {}
     for dep in deps:
-        outcome = _plan_one(dep, indexes, infos, policy, now)
-        if isinstance(outcome, Bump):
-            bumps.append(outcome)
+        spans.setdefault((dep.file, dep.location.start, dep.location.end), []).append(dep)
+    for members in spans.values():
+        if len(members) == 1:
+            outcomes = [_plan_one(members[0], indexes, infos, policy, now)]
         else:
-            result.skipped.append(outcome)
+            outcomes = _plan_shared(members, indexes, infos, policy, now)
+        for outcome in outcomes:
+            if isinstance(outcome, Bump):
+                bumps.append(outcome)
+            else:
+                result.skipped.append(outcome)
     groups = _group(bumps, policy)
     _limit(groups, policy, dict(open_prs or {}), result)
     return result
 
 
-def _plan_one(
+_Infos = dict[tuple[Ecosystem, str], PackageInfo | PackageNotFound]
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A dependency that has a current version and an index answer, with its candidates."""
+
+    dep: Dependency
+    rules: Rules
+    current: Ver
+    info: PackageInfo
+    candidates: list[tuple[Ver, Release]]  # newest first
+
+
+def _prepare(
     dep: Dependency,
     indexes: Mapping[Ecosystem, PackageIndex],
-    infos: dict[tuple[Ecosystem, str], PackageInfo | PackageNotFound],
+    infos: _Infos,
     policy: BumpPolicy,
-    now: datetime,
-) -> Bump | Skip:
+) -> _Prepared | Skip:
     if dep.frozen_reason:
         return Skip("frozen", dep.frozen_reason, dep)
     if policy.ignores_package(dep.ecosystem, dep.key):
@@ -194,14 +223,75 @@ def _plan_one(
     candidates = sorted(_candidates(info.releases, current, rules.parse), reverse=True)
     if not candidates:
         return Skip("up_to_date", f"{current.text} is the newest usable version", dep)
+    return _Prepared(dep, rules, current, info, candidates)
+
+
+def _plan_one(
+    dep: Dependency,
+    indexes: Mapping[Ecosystem, PackageIndex],
+    infos: _Infos,
+    policy: BumpPolicy,
+    now: datetime,
+) -> Bump | Skip:
+    prepared = _prepare(dep, indexes, infos, policy)
+    if isinstance(prepared, Skip):
+        return prepared
     held_back: tuple[SkipKind, str] | None = None
-    for version, release in candidates:
-        refusal = _refusal(dep, current, version, release, policy, now)
+    for version, release in prepared.candidates:
+        refusal = _refusal(prepared, version, release, policy, now)
         if refusal is None:
-            return _bump(dep, current, version, release, info, policy, held_back)
+            return _bump(prepared, version, release, policy, held_back)
         held_back = held_back or (refusal[0], f"{version.text}: {refusal[1]}")
     assert held_back is not None
     return Skip(held_back[0], held_back[1], dep)
+
+
+def _plan_shared(
+    members: list[Dependency],
+    indexes: Mapping[Ecosystem, PackageIndex],
+    infos: _Infos,
+    policy: BumpPolicy,
+    now: datetime,
+) -> list[Bump | Skip]:
+    """Dependencies written in one span: one target that all of them have and may take."""
+    via = members[0].via or f"the spec in {members[0].file}:{members[0].location.line}"
+    prepared: list[_Prepared] = []
+    for dep in members:
+        outcome = _prepare(dep, indexes, infos, policy)
+        if isinstance(outcome, Skip):
+            reason = f"{via} is shared with {dep.name}, which is not bumped: {outcome.reason}"
+            return [
+                outcome if other is dep else Skip(outcome.kind, reason, other) for other in members
+            ]
+        prepared.append(outcome)
+    versions = {v.text: v for p in prepared for v, _ in p.candidates}
+    held_back: tuple[SkipKind, str] | None = None
+    for version in sorted(versions.values(), reverse=True):
+        releases = _shared_releases(prepared, version, via, policy, now)
+        if isinstance(releases, list):
+            return [
+                _bump(p, version, release, policy, held_back)
+                for p, release in zip(prepared, releases, strict=True)
+            ]
+        held_back = held_back or (releases[0], f"{version.text}: {releases[1]}")
+    assert held_back is not None
+    return [Skip(held_back[0], held_back[1], dep) for dep in members]
+
+
+def _shared_releases(
+    prepared: list[_Prepared], version: Ver, via: str, policy: BumpPolicy, now: datetime
+) -> list[Release] | tuple[SkipKind, str]:
+    """Each member's release of ``version``, or why one of them cannot take it."""
+    releases: list[Release] = []
+    for p in prepared:
+        release = next((r for v, r in p.candidates if v.text == version.text), None)
+        if release is None:
+            return "unrewritable", f"not released for {p.dep.name}, which shares {via}"
+        refusal = _refusal(p, version, release, policy, now)
+        if refusal is not None:
+            return refusal[0], f"{p.dep.name}: {refusal[1]}"
+        releases.append(release)
+    return releases
 
 
 def _candidates(
@@ -219,23 +309,31 @@ def _candidates(
 
 
 def _refusal(
-    dep: Dependency,
-    current: Ver,
+    prepared: _Prepared,
     version: Ver,
     release: Release,
     policy: BumpPolicy,
     now: datetime,
 ) -> tuple[SkipKind, str] | None:
+    dep = prepared.dep
     pattern = policy.ignores_version(dep.ecosystem, dep.key, version.release[0])
     if pattern is not None:
         return "ignored", f"ignored by {pattern}"
-    kind = classify(current, version)
+    refuse = prepared.rules.refuse
+    reason = refuse(dep.key, prepared.current, version) if refuse else None
+    if reason is not None:
+        return "update_type", reason
+    kind = classify(prepared.current, version)
     if kind not in policy.update_types:
         return "update_type", f"{kind} updates are not allowed by the policy"
     if policy.min_release_age_days > 0:
-        if release.uploaded is None:
-            return "too_young", "release date unknown (the index gives no upload time)"
-        age = now - release.uploaded
+        uploaded = prepared.info.uploaded(release)
+        if uploaded is None:
+            return "too_young", (
+                "release date unknown (the index gives no upload time); set the policy's "
+                "min_release_age_days to 0 to accept versions of unknown age"
+            )
+        age = now - uploaded
         if age < timedelta(days=policy.min_release_age_days):
             days = age.total_seconds() / 86400
             return "too_young", (
@@ -245,15 +343,13 @@ def _refusal(
 
 
 def _bump(
-    dep: Dependency,
-    current: Ver,
+    prepared: _Prepared,
     target: Ver,
     release: Release,
-    info: PackageInfo,
     policy: BumpPolicy,
     held_back: tuple[SkipKind, str] | None,
 ) -> Bump | Skip:
-    rules = RULES[dep.ecosystem]
+    dep, rules, current = prepared.dep, prepared.rules, prepared.current
     new_spec = rules.rewrite(dep.spec, target, policy.range_strategy)
     if new_spec is None:
         return Skip(
@@ -270,8 +366,8 @@ def _bump(
         from_version=current.text,
         to_version=target.text,
         update_type=classify(current, target),
-        release_date=release.uploaded,
-        changelog_url=info.changelog_url,
+        release_date=prepared.info.uploaded(release),
+        changelog_url=prepared.info.changelog_url,
         new_spec=new_spec,
         held_back=held_back[1] if held_back else None,
     )
@@ -282,7 +378,9 @@ def _group(bumps: list[Bump], policy: BumpPolicy) -> list[BumpGroup]:
     for bump in bumps:
         kind = "major" if bump.update_type == "major" else "non-major"
         package = (
-            "" if kind == "non-major" and policy.grouping == "non_major_together" else bump.dep.key
+            ""
+            if kind == "non-major" and policy.grouping == "non_major_together"
+            else bump.dep.via or bump.dep.key
         )
         buckets.setdefault((bump.dep.ecosystem, kind, package), []).append(bump)
     groups: list[BumpGroup] = []

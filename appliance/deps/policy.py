@@ -10,7 +10,10 @@
   :mod:`appliance.deps.npm_ranges`.
 * ``min_release_age_days``: a version uploaded less than this long ago is not proposed
   (a pulled or compromised release usually disappears within days); with an age set, a
-  version whose upload time the index does not give is not proposed either.
+  version whose upload time the index does not give is not proposed either (skipped as
+  too young, "release date unknown"). Go proxies date every version (``.info``); Maven
+  repositories only through the ``Last-Modified`` of a version's POM, so behind a mirror
+  that sends none, Maven bumps need ``min_release_age_days = 0``.
 * ``ignore``: package names (never bumped) or ``name@major`` patterns (``django@5``:
   no 5.x version is proposed; other versions still are). Names compare as the
   ecosystem's index does (PEP 503 normalisation for Python).

@@ -2,10 +2,11 @@
 
 Title: ``Bump requests from 2.31.0 to 2.32.3`` for one package (every occurrence of it),
 ``Bump 4 non-major Python dependencies`` for a group. Body: a markdown table (package,
-from, to, update type, release date, where and how the spec changes), release-notes
-links when the index gave one, what held a newer version back, and a hidden marker
-line ``<!-- appliance-deps key=… fingerprint=… -->`` by which the scheduler recognises
-its own PRs and sees whether one is current.
+from, to, update type, release date, where and how the spec changes, and the Maven
+property it is written in), release-notes links when the index gave one, what held a
+newer version back (for Go that includes a newer major version, which is a new module
+path), and a hidden marker line ``<!-- appliance-deps key=… fingerprint=… -->`` by which
+the scheduler recognises its own PRs and sees whether one is current.
 """
 
 from __future__ import annotations
@@ -13,10 +14,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from appliance.deps.model import Ecosystem
+
 if TYPE_CHECKING:
     from appliance.deps.plan import Bump
 
-ECOSYSTEM_LABEL = {"python": "Python", "npm": "npm"}
+ECOSYSTEM_LABEL: dict[Ecosystem, str] = {
+    "python": "Python",
+    "npm": "npm",
+    "go": "Go",
+    "maven": "Maven",
+}
 
 
 def _versions(values: Sequence[str]) -> str:
@@ -53,7 +61,8 @@ def group_body(bumps: Sequence[Bump], *, key: str, kind: str, fingerprint: str) 
             if b.lock_only
             else f"`{_cell(b.dep.spec) or '(none)'}` → `{_cell(b.new_spec)}`"
         )
-        where = f"`{b.dep.file}` ({b.dep.group})"
+        via = f", via `{b.dep.via}`" if b.dep.via else ""
+        where = f"`{b.dep.file}` ({b.dep.group}{via})"
         lines.append(
             f"| {b.dep.name} | {b.from_version} | {b.to_version} | {b.update_type} "
             f"| {released} | {where} | {spec} |"

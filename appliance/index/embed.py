@@ -135,8 +135,9 @@ def _load_torch_minilm(model_dir: Path, *, eager: bool = False) -> tuple[Any, An
     from transformers import AutoModel, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
-    extra = {"attn_implementation": "eager"} if eager else {}
-    model = AutoModel.from_pretrained(model_dir, local_files_only=True, **extra)
+    model = AutoModel.from_pretrained(
+        model_dir, local_files_only=True, attn_implementation="eager" if eager else None
+    )
     model.eval()
     return tokenizer, model
 

@@ -18,7 +18,14 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from appliance.config import Settings
-from appliance.deps import BumpPolicy, NpmRegistry, PackageIndex, PythonIndex
+from appliance.deps import (
+    BumpPolicy,
+    GoProxy,
+    MavenRepository,
+    NpmRegistry,
+    PackageIndex,
+    PythonIndex,
+)
 from appliance.deps.model import Ecosystem
 from appliance.errors import InvalidInput
 from appliance.repos.git import CHECKOUT_TIMEOUT
@@ -52,6 +59,14 @@ def open_indexes(settings: Settings) -> Iterator[dict[Ecosystem, PackageIndex]]:
             npm = NpmRegistry(cfg.npm_registry_url)
             stack.callback(npm.close)
             indexes["npm"] = npm
+        if cfg.go_proxy_url:
+            go = GoProxy(cfg.go_proxy_url)
+            stack.callback(go.close)
+            indexes["go"] = go
+        if cfg.maven_repository_url:
+            maven = MavenRepository(cfg.maven_repository_url)
+            stack.callback(maven.close)
+            indexes["maven"] = maven
         yield indexes
 
 
