@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import shutil
 from collections.abc import Mapping
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from appliance.config import EndpointSettings, Settings
 from appliance.index.service import IndexService
 from appliance.jobs import JobScheduler
+from appliance.jobs.forge_publish import branch_host_for, publisher_for
 from appliance.logs import redactor
 from appliance.runner import EventHub, Graph, TaskRunner, load_graph
 from appliance.store import migrate
@@ -88,6 +90,10 @@ class Appliance:
             from appliance.jobs.repair import PipelineRepairRunner
 
             self.jobs.services.repair = PipelineRepairRunner(self)
+        if self.jobs.services.publisher is None:  # GitHub/GitLab bump PRs
+            self.jobs.services.publisher = functools.partial(publisher_for, self.settings)
+        if self.jobs.services.branch_host is None:
+            self.jobs.services.branch_host = functools.partial(branch_host_for, self.settings)
         self.jobs.kinds.setdefault("review_poll", self._poll_reviews)
         if self.settings.jobs.enabled:
             await self.jobs.start()

@@ -86,6 +86,8 @@ class PullRequest:
     draft: bool = False
     # what could not be done after the PR existed (a label, a reviewer): the PR is kept
     warnings: tuple[str, ...] = ()
+    body: str = ""
+    title: str = ""
 
 
 @dataclass(frozen=True)
@@ -155,3 +157,24 @@ class Forge(Protocol):
     def close_pr(self, number: int) -> PullRequest: ...
 
     def close(self) -> None: ...
+
+
+class BranchForge(Forge, Protocol):
+    """A forge with a server (GitHub, GitLab) whose appliance branches and their pull
+    requests can be listed, for the nightly bumps and the branch clean-up."""
+
+    def open_prs(self, *, branch_prefix: str) -> list[PullRequest]:
+        """Open PRs/MRs whose source branch starts with ``branch_prefix``."""
+        ...
+
+    def pr_for_branch(self, branch: str) -> PullRequest | None:
+        """The newest PR/MR opened from ``branch`` in any state; None when there is none."""
+        ...
+
+    def branches(self, prefix: str) -> list[str]:
+        """Names of the repository's branches that start with ``prefix``."""
+        ...
+
+    def delete_branch(self, branch: str) -> None:
+        """Delete an appliance branch; any other branch is refused before the network."""
+        ...

@@ -93,6 +93,20 @@ class ForgeCore:
         config = {**gitpush.transport_config(self.settings), **source.git_config()}
         gitpush.push(worktree, source.url, refspec, config=config, timeout=PUSH_TIMEOUT)
 
+    def delete_branch(self, branch: str) -> None:
+        """Delete ``branch`` on the forge; only the appliance's own, unprotected branches."""
+        rules.check_delete(branch, protected=self.settings.protected_branches)
+        meta = self.metadata()
+        name = rules.check_delete(
+            branch,
+            default_branch=meta.default_branch,
+            protected=[*self.settings.protected_branches, *meta.protected_branches],
+        )
+        self._delete_branch(name)
+
+    def _delete_branch(self, branch: str) -> None:
+        raise NotImplementedError
+
     def wait_for_ci(self, ref: str, *, timeout: float, poll: float = 15.0) -> CiOutcome:
         start = self._clock()
         return ci.wait_for_ci(

@@ -11,18 +11,23 @@ Requests made (all documented REST endpoints): ``GET /repos/{o}/{r}``, ``/langua
 /pulls``, ``/pulls/{n}/requested_reviewers``, ``/issues/{n}/labels``,
 ``/issues/{n}/comments``, ``GET/PATCH /pulls/{n}``, ``GET /pulls/{n}/comments?since=``,
 ``/issues/{n}/comments?since=``, ``/commits/{ref}``, ``/commits/{sha}/check-runs``,
-``/commits/{sha}/status``.
+``/commits/{sha}/status``; for the nightly bumps and the branch clean-up ``GET
+/pulls?state=&head=``, ``GET /git/matching-refs/heads/{prefix}`` and ``DELETE
+/git/refs/heads/{branch}``.
 """
 
 from __future__ import annotations
 
 import math
+import urllib.parse
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import github
 from github import Auth
+from github.GitRef import GitRef
+from github.PaginatedList import PaginatedList
 from github.PullRequest import PullRequest as GhPull
 from github.Repository import Repository
 
@@ -229,6 +234,50 @@ class GitHubForge(ForgeCore):
         self._call(f"close pull request #{number}", lambda: pull.edit(state="closed"))
         return _record(pull)
 
+    # --- branches and the PRs opened from them -----------------------------------
+    def open_prs(self, *, branch_prefix: str) -> list[PullRequest]:
+        repo = self._repository()
+
+        def read() -> list[PullRequest]:
+            pulls = repo.get_pulls(state="open", sort="created", direction="desc")
+            return [_record(p) for p in pulls if p.head.ref.startswith(branch_prefix)]
+
+        return self._call(f"list the open pull requests of {branch_prefix}*", read)
+
+    def pr_for_branch(self, branch: str) -> PullRequest | None:
+        repo = self._repository()
+        owner = repo.full_name.split("/", 1)[0]
+
+        def read() -> PullRequest | None:
+            pulls = repo.get_pulls(
+                state="all", head=f"{owner}:{branch}", sort="created", direction="desc"
+            )
+            for pull in pulls:
+                if pull.head.ref == branch:  # GitHub filters already; be sure
+                    return _record(pull)
+            return None
+
+        return self._call(f"find the pull request of {branch}", read)
+
+    def branches(self, prefix: str) -> list[str]:
+        repo = self._repository()
+        # PyGithub's get_git_matching_refs percent-encodes the slashes of the prefix
+        url = f"{repo.url}/git/matching-refs/heads/{urllib.parse.quote(prefix, safe='/')}"
+
+        def read() -> list[str]:
+            refs = PaginatedList(GitRef, self._gh.requester, url, None)
+            return [r.ref.removeprefix("refs/heads/") for r in refs]
+
+        return self._call(f"list the branches {prefix}*", read)
+
+    def _delete_branch(self, branch: str) -> None:
+        repo = self._repository()
+        url = f"{repo.url}/git/refs/heads/{urllib.parse.quote(branch, safe='/')}"
+        self._call(
+            f"delete the branch {branch}",
+            lambda: self._gh.requester.requestJsonAndCheck("DELETE", url),
+        )
+
     # --- CI -----------------------------------------------------------------------
     def ci_status(self, ref: str) -> CiStatus:
         repo = self._repository()
@@ -266,6 +315,8 @@ def _record(pull: GhPull, warnings: tuple[str, ...] = ()) -> PullRequest:
         branch=pull.head.ref,
         draft=bool(pull.draft),
         warnings=warnings,
+        body=pull.body or "",
+        title=pull.title or "",
     )
 
 

@@ -12,7 +12,9 @@ Requests made (documented REST endpoints under ``/api/v4``): ``GET /projects/{id
 ``/languages``, ``/protected_branches``, ``/repository/files/{CODEOWNERS}/raw?ref=``,
 ``GET /users?username=``, ``POST /merge_requests``, ``GET/PUT
 /merge_requests/{iid}``, ``GET/POST /merge_requests/{iid}/notes``,
-``GET /pipelines?ref=``.
+``GET /pipelines?ref=``; for the nightly bumps and the branch clean-up ``GET
+/merge_requests?state=&source_branch=``, ``GET /repository/branches?search=^prefix`` and
+``DELETE /repository/branches/{branch}``.
 
 Drafts are marked with the ``Draft:`` title prefix, as GitLab documents.
 """
@@ -262,6 +264,58 @@ class GitLabForge(ForgeCore):
         self._call(f"close merge request !{number}", lambda: mr.save(**NO_LIBRARY_RETRY))
         return _record(mr)
 
+    # --- branches and the MRs opened from them -----------------------------------
+    def open_prs(self, *, branch_prefix: str) -> list[PullRequest]:
+        project = self._proj()
+
+        def read() -> list[PullRequest]:
+            mrs = project.mergerequests.list(
+                state="opened",
+                order_by="created_at",
+                sort="desc",
+                iterator=True,
+                **NO_LIBRARY_RETRY,
+            )
+            return [_record(m) for m in mrs if str(m.source_branch).startswith(branch_prefix)]
+
+        return self._call(f"list the open merge requests of {branch_prefix}*", read)
+
+    def pr_for_branch(self, branch: str) -> PullRequest | None:
+        project = self._proj()
+
+        def read() -> PullRequest | None:
+            mrs = project.mergerequests.list(
+                source_branch=branch,
+                state="all",
+                order_by="created_at",
+                sort="desc",
+                get_all=False,
+                per_page=20,
+                **NO_LIBRARY_RETRY,
+            )
+            for mr in mrs:
+                if str(mr.source_branch) == branch:
+                    return _record(mr)
+            return None
+
+        return self._call(f"find the merge request of {branch}", read)
+
+    def branches(self, prefix: str) -> list[str]:
+        project = self._proj()
+
+        def read() -> list[str]:
+            found = project.branches.list(search=f"^{prefix}", iterator=True, **NO_LIBRARY_RETRY)
+            return [str(b.name) for b in found if str(b.name).startswith(prefix)]
+
+        return self._call(f"list the branches {prefix}*", read)
+
+    def _delete_branch(self, branch: str) -> None:
+        project = self._proj()
+        self._call(
+            f"delete the branch {branch}",
+            lambda: project.branches.delete(branch, **NO_LIBRARY_RETRY),
+        )
+
     # --- CI -----------------------------------------------------------------------
     def ci_status(self, ref: str) -> CiStatus:
         project = self._proj()
@@ -295,6 +349,8 @@ def _record(mr: Any, warnings: tuple[str, ...] = ()) -> PullRequest:
         branch=str(attrs.get("source_branch", "")),
         draft=bool(attrs.get("draft") or attrs.get("work_in_progress")),
         warnings=warnings,
+        body=str(attrs.get("description") or ""),
+        title=str(attrs.get("title") or ""),
     )
 
 

@@ -6,8 +6,11 @@ before it opens a pull/merge request, so the rules live here, once:
 * never force: ``force=True``, a ``+`` refspec or a ``--force``-like option is refused;
   the push itself uses the explicit refspec ``refs/heads/X:refs/heads/X``;
 * branch names are ``appliance/{yyyymmdd-hhmm}-{slug}`` (:func:`branch_name` makes one,
-  :func:`validate_branch_name` checks one), so the appliance can only create its own
+  :func:`validate_branch_name` checks one), or ``appliance/deps/{key}`` for the nightly
+  dependency bumps (:func:`bump_branch`), so the appliance can only create its own
   branches;
+* a branch is deleted only when it is one of those and neither the default nor a
+  protected branch (:func:`check_delete`);
 * never the default branch nor a protected branch (exact names or fnmatch patterns);
 * at most ``limit`` PRs per user per day (:class:`PrQuota`).
 
@@ -28,6 +31,11 @@ from appliance.forges.errors import PushRefused, QuotaExceeded
 BRANCH_PREFIX = "appliance/"
 SLUG_MAX = 50
 BRANCH_RE = re.compile(r"^appliance/\d{8}-\d{4}-[a-z0-9]+(?:-[a-z0-9]+)*$")
+#: the nightly dependency bumps: one stable branch per bump group (its key), so that a
+#: newer bump of the same group updates the open PR instead of opening another
+BUMP_PREFIX = "appliance/deps/"
+BUMP_RE = re.compile(r"^appliance/deps/[a-z0-9]+(?:[._-][a-z0-9]+)*$")
+BUMP_KEY_MAX = 100
 DEFAULT_PR_LIMIT = 10
 
 _FORCE_OPTIONS = ("--force", "-f", "--force-with-lease", "--force-if-includes", "--mirror")
@@ -58,14 +66,39 @@ def branch_name(now: datetime, title: str, *, unique: str = "") -> str:
     return f"{BRANCH_PREFIX}{now:%Y%m%d-%H%M}-{slug}" + (f"-{suffix}" if suffix else "")
 
 
+def bump_branch(key: str) -> str:
+    """``appliance/deps/python-non-major`` for the bump group ``python-non-major``."""
+    return validate_branch_name(BUMP_PREFIX + key)
+
+
 def validate_branch_name(name: str) -> str:
+    if BUMP_RE.match(name) and len(name) <= len(BUMP_PREFIX) + BUMP_KEY_MAX:
+        return name
     if not BRANCH_RE.match(name) or len(name) > len(BRANCH_PREFIX) + 14 + SLUG_MAX:
         raise PushRefused(
             f"branch {name!r} is not an appliance branch: names must look like "
             "appliance/YYYYMMDD-HHMM-some-slug (lower-case letters, digits and dashes, "
-            f"slug at most {SLUG_MAX} characters)"
+            f"slug at most {SLUG_MAX} characters), or appliance/deps/<bump-group> for "
+            "dependency bumps"
         )
     return name
+
+
+def check_delete(
+    branch: str, *, default_branch: str | None = None, protected: Iterable[str] = ()
+) -> str:
+    """Refuse to delete anything but the appliance's own, unprotected branches."""
+    name = _strip_heads(branch)
+    if name == default_branch or is_protected(name, protected):
+        which = "the default branch" if name == default_branch else "a protected branch"
+        raise PushRefused(f"refusing to delete {name!r}: it is {which}")
+    try:
+        return validate_branch_name(name)
+    except PushRefused as exc:
+        raise PushRefused(
+            f"refusing to delete {name!r}: the appliance deletes only its own branches "
+            "(appliance/YYYYMMDD-HHMM-slug, appliance/deps/<bump-group>)"
+        ) from exc
 
 
 def is_protected(branch: str, patterns: Iterable[str]) -> bool:

@@ -11,9 +11,13 @@ tests with real git remotes and a local package index:
   in the sandbox. The appliance wires the Podman sandbox.
 * :class:`RepairRunner`: hand failing tests to the agent pipeline and wait for it.
 * :class:`BumpPublisher`: open or update the PR of a bump group (plain git: push the
-  branch, see :mod:`appliance.jobs.publish`).
+  branch, see :mod:`appliance.jobs.publish`; GitHub/GitLab: a PR/MR, see
+  :mod:`appliance.jobs.forge_publish`).
 * :class:`BranchHost`: list and delete the ``appliance/*`` branches of a forge and tell
   their PR's state, for the branch clean-up of GitHub/GitLab repositories.
+
+Publishers and branch hosts are made per run by the factories in :class:`JobServices`
+and closed when the run ends.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from appliance.config import Settings
 from appliance.deps import BumpGroup, PackageIndex
 from appliance.deps.model import Ecosystem
 from appliance.forges.base import PrState
+from appliance.forges.connect import forge_token
 from appliance.index.service import IndexService
 from appliance.jobs.errors import JobError
 from appliance.repos import GitRepo, Mirrors, Worktree, Worktrees
@@ -89,10 +94,14 @@ class BumpPublisher(Protocol):
         group: BumpGroup,
         *,
         needs_human: str | None,
+        evidence: str = "",
     ) -> str:
-        """Push the worktree's branch as ``group.branch`` and open or update its PR,
-        marked needs-human with the diagnosis when given; returns its URL or ref."""
+        """Push the worktree's branch as the group's branch and open or update its PR,
+        marked needs-human with the diagnosis when given, with ``evidence`` (the test run)
+        in its description where it has one; returns its URL or ref."""
         ...
+
+    def close(self) -> None: ...
 
 
 class BranchHost(Protocol):
@@ -105,6 +114,8 @@ class BranchHost(Protocol):
         ...
 
     def delete_branch(self, branch: str) -> None: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass
@@ -136,6 +147,13 @@ class JobContext:
     @property
     def mirrors(self) -> Mirrors:
         return self.index.mirrors
+
+    def fetch_mirror(self, repo: Repository) -> GitRepo:
+        """Clone or fetch ``repo``'s mirror, with its forge token (private remotes)."""
+        return self.mirrors.ensure(repo.name, repo.clone_url, token=self.forge_token(repo))
+
+    def forge_token(self, repo: Repository) -> str | None:
+        return forge_token(self.settings, repo)
 
     def link_task(self, task_id: str) -> None:
         if task_id not in self.task_ids:

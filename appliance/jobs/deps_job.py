@@ -17,7 +17,9 @@ run fails if any group did. Worktrees and scratch branches are removed afterward
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,7 @@ log = logging.getLogger(__name__)
 JOB_WORKTREE_PREFIX = "job-"
 AUTHOR = ("Coding Agent Appliance", "appliance@localhost")
 OUTPUT_TAIL = 6000
+EVIDENCE_TAIL = 2000  # characters of the test output quoted in a PR
 NOT_FOUND = 127  # the shell's "command not found"
 
 
@@ -51,7 +54,20 @@ async def deps(ctx: JobContext) -> str:
             "(or deps.test_command for all repositories)"
         )
     publisher = _publisher(ctx, repo)
-    mirror = await asyncio.to_thread(ctx.mirrors.ensure, repo.name, repo.clone_url)
+    try:
+        return await _run_groups(ctx, repo, sandbox, command, publisher)
+    finally:
+        await asyncio.to_thread(publisher.close)
+
+
+async def _run_groups(
+    ctx: JobContext,
+    repo: Repository,
+    sandbox: SandboxRunner,
+    command: list[str],
+    publisher: BumpPublisher,
+) -> str:
+    mirror = await asyncio.to_thread(ctx.fetch_mirror, repo)
     groups, skipped = await asyncio.to_thread(_plan, ctx, repo, mirror, publisher)
     results: list[dict[str, Any]] = []
     failed = 0
@@ -154,8 +170,17 @@ async def _bump_in(
     if not tests.ok:
         needs_human, tests = await _repair(ctx, repo, group, path, wt_id, sandbox, command, tests)
     worktree = ctx.worktrees.get(wt_id)
+    evidence = _evidence(command, tests, result.get("lockfile"))
     url = await asyncio.to_thread(
-        publisher.publish, repo, mirror, worktree, group, needs_human=needs_human
+        functools.partial(
+            publisher.publish,
+            repo,
+            mirror,
+            worktree,
+            group,
+            needs_human=needs_human,
+            evidence=evidence,
+        )
     )
     result.update(pr=url, status="needs-human" if needs_human else "published")
     if needs_human:
@@ -207,6 +232,18 @@ def _discard(ctx: JobContext, mirror: GitRepo, wt_id: str, branch: str) -> None:
         if mirror.has_branch(branch):
             mirror.git("branch", "-D", "--", branch)
         mirror.release_branch(branch)
+
+
+def _evidence(command: list[str], tests: CommandResult, lockfile: str | None) -> str:
+    """The last test run, for the PR description: the command, its outcome, the tail of
+    its output."""
+    outcome = "passed" if tests.ok else f"failed (exit code {tests.exit_code})"
+    lines = [f"`{shlex.join(command)}` in the sandbox (no network): {outcome}."]
+    if lockfile:
+        lines.append(f"Lockfile: {lockfile}.")
+    fence = "~~~~" if "```" in tests.output else "```"
+    lines += ["", fence, _tail(tests.output, EVIDENCE_TAIL).rstrip(), fence]
+    return "\n".join(lines)
 
 
 def _tail(text: str, limit: int = OUTPUT_TAIL) -> str:

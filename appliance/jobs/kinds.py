@@ -22,6 +22,7 @@ from sqlmodel import col, delete, select
 
 from appliance.errors import RepoError
 from appliance.forges.base import PrState
+from appliance.forges.errors import ForgeError, PushRefused
 from appliance.index.service import index_dir_name, remove_index
 from appliance.jobs.context import JobContext
 from appliance.jobs.deps_job import JOB_WORKTREE_PREFIX, deps
@@ -34,13 +35,15 @@ log = logging.getLogger(__name__)
 
 def reindex(ctx: JobContext) -> str:
     repo = ctx.require_repository()
-    mirror = ctx.mirrors.ensure(repo.name, repo.clone_url)
+    mirror = ctx.fetch_mirror(repo)
     tip = mirror.head_commit(repo.default_branch)
     status = ctx.index.status(repo.name)
     ctx.details["commit"] = tip
     if status is not None and status.commit == tip:
         return f"{repo.default_branch} has not moved since it was indexed ({tip[:12]})"
-    report = ctx.index.refresh(repo.name, repo.clone_url, repo.default_branch)
+    report = ctx.index.refresh(
+        repo.name, repo.clone_url, repo.default_branch, token=ctx.forge_token(repo)
+    )
     ctx.index.embed_in_background(repo.name)
     ctx.details["previous"] = report.previous
     return f"indexed {repo.default_branch} at {tip[:12]}: {report.summary()}"
@@ -118,15 +121,35 @@ def branch_cleanup(ctx: JobContext) -> str:
             f"no branch host is wired for {repo.forge_kind.value} repositories: the "
             "appliance cannot list or delete their branches yet"
         )
-    deleted = []
-    for branch in host.appliance_branches():
-        if not branch.startswith("appliance/"):
-            continue
-        if host.pr_state(branch) in (PrState.closed, PrState.merged):
-            host.delete_branch(branch)
-            deleted.append(branch)
-    ctx.details["deleted"] = deleted
-    return f"deleted {len(deleted)} branch(es) whose PR is closed or merged"
+    deleted: list[str] = []
+    kept: dict[str, str] = {}
+    failed: dict[str, str] = {}
+    try:
+        for branch in host.appliance_branches():
+            if not branch.startswith("appliance/"):
+                continue
+            state = host.pr_state(branch)
+            if state not in (PrState.closed, PrState.merged):
+                kept[branch] = "no pull request" if state is None else f"pull request {state}"
+                continue
+            try:
+                host.delete_branch(branch)
+            except PushRefused as exc:  # protected since: the forge's rules win
+                kept[branch] = exc.message
+            except ForgeError as exc:
+                failed[branch] = exc.message
+            else:
+                deleted.append(branch)
+    finally:
+        host.close()
+    ctx.details.update(deleted=deleted, kept=kept, failed=failed)
+    summary = f"deleted {len(deleted)} branch(es) whose PR is closed or merged; kept {len(kept)}"
+    if failed:
+        raise JobError(
+            f"{summary}; could not delete {len(failed)}: "
+            + "; ".join(f"{b}: {m}" for b, m in failed.items())
+        )
+    return summary
 
 
 def _clean_mirror_branches(ctx: JobContext, repo: Repository) -> str:

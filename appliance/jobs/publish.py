@@ -44,6 +44,7 @@ class GitBranchPublisher:
         group: BumpGroup,
         *,
         needs_human: str | None,
+        evidence: str = "",  # no PR to show it in: the job run's details keep it
     ) -> str:
         commit = mirror.resolve(f"refs/heads/{worktree.branch}")
         target = f"refs/heads/{group.branch}"
@@ -57,3 +58,6 @@ class GitBranchPublisher:
         )
         state = "needs human" if needs_human else "ready"
         return f"{repository.clone_url} {group.branch} ({state})"
+
+    def close(self) -> None:
+        return None
