@@ -101,6 +101,11 @@ class BumpPublisher(Protocol):
         in its description where it has one; returns its URL or ref."""
         ...
 
+    def retire(self, repository: Repository, mirror: GitRepo, key: str, reason: str) -> str:
+        """Close the open bump PR of ``key``, no longer planned, saying ``reason``;
+        returns what was done."""
+        ...
+
     def close(self) -> None: ...
 
 

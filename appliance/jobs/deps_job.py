@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 JOB_WORKTREE_PREFIX = "job-"
 AUTHOR = ("Coding Agent Appliance", "appliance@localhost")
 OUTPUT_TAIL = 6000
+OBSOLETE_NOTE = (
+    "Closed by the nightly dependency job: these bumps are no longer needed (the default "
+    "branch has them already, or the repository's bump policy now leaves them out)."
+)
 EVIDENCE_TAIL = 2000  # characters of the test output quoted in a PR
 NOT_FOUND = 127  # the shell's "command not found"
 
@@ -68,9 +72,17 @@ async def _run_groups(
     publisher: BumpPublisher,
 ) -> str:
     mirror = await asyncio.to_thread(ctx.fetch_mirror, repo)
-    groups, skipped = await asyncio.to_thread(_plan, ctx, repo, mirror, publisher)
+    groups, skipped, obsolete = await asyncio.to_thread(_plan, ctx, repo, mirror, publisher)
     results: list[dict[str, Any]] = []
     failed = 0
+    for key in obsolete:
+        try:
+            retired = await asyncio.to_thread(publisher.retire, repo, mirror, key, OBSOLETE_NOTE)
+        except ApplianceError as exc:
+            failed += 1
+            results.append({"key": key, "status": "error", "message": exc.message})
+        else:
+            results.append({"key": key, "status": "retired", "pr": retired})
     for group in groups:
         try:
             result = await _bump(ctx, repo, mirror, group, sandbox, command, publisher)
@@ -80,7 +92,10 @@ async def _run_groups(
             log.warning("%s: bump %s failed: %s", repo.name, group.branch, exc.message)
         results.append(result)
     ctx.details.update(groups=results, skipped=skipped)
-    summary = ", ".join(f"{r['branch']} {r['status']}" for r in results) or "nothing to bump"
+    summary = (
+        ", ".join(f"{r.get('branch', r.get('key'))} {r['status']}" for r in results)
+        or "nothing to bump"
+    )
     if failed:
         raise JobError(f"{failed} of {len(groups)} bump group(s) failed: {summary}")
     return f"{len(groups)} bump group(s): {summary}"
@@ -101,7 +116,7 @@ def _publisher(ctx: JobContext, repo: Repository) -> BumpPublisher:
 
 def _plan(
     ctx: JobContext, repo: Repository, mirror: GitRepo, publisher: BumpPublisher
-) -> tuple[list[BumpGroup], int]:
+) -> tuple[list[BumpGroup], int, list[str]]:
     policy = policy_of(repo)
     open_prs = publisher.open_bump_prs(repo, mirror)
     with exported_tree(mirror, f"refs/heads/{repo.default_branch}") as tree:
@@ -111,7 +126,10 @@ def _plan(
                 indexes = dict(ctx.services.package_indexes())
             result = plan(scan.dependencies, indexes, policy, ctx.now, open_prs=open_prs)
     todo = [g for g in result.groups if g.action != "unchanged"]
-    return todo, len(result.skipped)
+    # An open PR no longer planned is retired, unless a package could not be looked up:
+    # then "not planned" may only mean "not known tonight".
+    unsure = any(s.kind in ("no_index", "not_found") for s in result.skipped)
+    return todo, len(result.skipped), [] if unsure else result.obsolete
 
 
 async def _bump(

@@ -125,6 +125,15 @@ class ForgeBumpPublisher:
         state = "needs human" if needs_human else "ready"
         return f"{pr.url} ({state})"
 
+    def retire(self, repository: Repository, mirror: GitRepo, key: str, reason: str) -> str:
+        branch = rules.bump_branch(key)
+        pr = self.forge.pr_for_branch(branch)
+        if pr is None or pr.state != PrState.open:
+            return f"{branch}: no open pull request"
+        self.forge.comment(pr.number, reason)
+        closed = self.forge.close_pr(pr.number)
+        return f"{closed.url} (closed)"  # the branch goes with the nightly clean-up
+
     def close(self) -> None:
         self.forge.close()
 

@@ -59,5 +59,10 @@ class GitBranchPublisher:
         state = "needs human" if needs_human else "ready"
         return f"{repository.clone_url} {group.branch} ({state})"
 
+    def retire(self, repository: Repository, mirror: GitRepo, key: str, reason: str) -> str:
+        # A plain remote has no PR to close and the branch may hold someone's review
+        # notes: it is left, and the run says so.
+        return f"{repository.clone_url} deps/{key} left in place (no longer needed)"
+
     def close(self) -> None:
         return None

@@ -178,6 +178,28 @@ async def test_bumps_become_a_github_pr_that_a_newer_bump_updates_without_force_
     ]
     assert on_branch(upstream, "main", "requirements.txt").startswith("attrs==23.1.0")
 
+    # Night three: someone made the same change on main by hand; the PR is not needed
+    # any more and is closed with a word why (its branch goes with the clean-up).
+    upstream.commit({"requirements.txt": "attrs==23.2.0\nrequests==2.32.3\n"}, "bump by hand")
+    open_pr["body"] = patched["body"]
+    clock.advance(days=1)
+    await scheduler.run_now("deps:shop", actor="test", wait=True)
+
+    run = last_run(db, "deps:shop")
+    assert run.outcome == JobOutcome.ok, run.message
+    assert run.details["groups"] == [
+        {
+            "key": "python-non-major",
+            "status": "retired",
+            "pr": group["pr"].replace("(ready)", "(closed)"),
+        }
+    ]
+    *_, closing = sent_json(github_server, "PATCH", f"{pulls}/12")
+    assert closing == {"state": "closed"}
+    *_, why = sent_json(github_server, "POST", f"{gh.REPO}/issues/12/comments")
+    assert "no longer needed" in why["body"]
+    assert len(sent_json(github_server, "POST", pulls)) == 1
+
 
 async def test_a_github_bump_still_red_is_a_draft_pr_that_needs_a_human(
     make_scheduler: Factory,
