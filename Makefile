@@ -19,6 +19,7 @@ system:  ## Install missing system packages (apt, as root)
 	command -v rg >/dev/null 2>&1 || missing="$$missing ripgrep"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v slapd >/dev/null 2>&1 || [ -x /usr/sbin/slapd ] || missing="$$missing slapd ldap-utils"; \
+	command -v systemd-analyze >/dev/null 2>&1 || missing="$$missing systemd"; \
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || missing="$$missing python3"; \
 	$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
