@@ -22,17 +22,16 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from functools import partial
-
-import httpx
+from typing import Any
 
 from appliance.deps import go_versions
 from appliance.deps.errors import IndexResponseInvalid, PackageIndexError, PackageNotFound
 from appliance.deps.index import (
+    HttpIndex,
     PackageInfo,
     Release,
     decode_json,
     fetch,
-    make_client,
     masked,
     parse_time,
 )
@@ -45,34 +44,12 @@ MISSING = (404, 410)
 MAX_MAJOR_PROBES = 3  # newer majors looked for past the module's own
 
 
-class GoProxy:
+class GoProxy(HttpIndex):
     ecosystem: Ecosystem = "go"
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        timeout: float = 10.0,
-        verify: bool | str = True,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        self.proxy = url.rstrip("/")
-        self._client = make_client(timeout, verify, transport)
-        self._cache: dict[str, PackageInfo] = {}
+    def __init__(self, url: str, **options: Any) -> None:
+        super().__init__(url, **options)
         self._times: dict[tuple[str, str], datetime | None] = {}
-
-    @property
-    def url(self) -> str:
-        return masked(self.proxy)
-
-    def close(self) -> None:
-        self._client.close()
-
-    def __enter__(self) -> GoProxy:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def package(self, name: str) -> PackageInfo:
         if name not in self._cache:
@@ -89,7 +66,7 @@ class GoProxy:
         return self._cache[name]
 
     def _module_url(self, module: str) -> str:
-        return f"{self.proxy}/{go_versions.escape(module)}"
+        return f"{self.base_url}/{go_versions.escape(module)}"
 
     def _list(self, module: str, url: str) -> list[str]:
         response = fetch(

@@ -28,7 +28,7 @@ import json
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 import httpx
 
@@ -175,3 +175,33 @@ def make_client(
         trust_env=False,
         verify=verify,
     )
+
+
+class HttpIndex:
+    """What the clients of one base URL share (npm, Go proxy, Maven repository): the URL,
+    shown masked; one HTTP client; answers cached for the client's life; closing."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 10.0,
+        verify: bool | str = True,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = url.rstrip("/")
+        self._client = make_client(timeout, verify, transport)
+        self._cache: dict[str, PackageInfo] = {}
+
+    @property
+    def url(self) -> str:
+        return masked(self.base_url)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

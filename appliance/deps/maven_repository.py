@@ -24,48 +24,26 @@ import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import partial
+from typing import Any
 from xml.etree.ElementTree import Element, ParseError
 
-import httpx
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
 from appliance.deps.errors import IndexResponseInvalid, PackageNotFound
-from appliance.deps.index import PackageInfo, Release, fetch, make_client, masked
+from appliance.deps.index import HttpIndex, PackageInfo, Release, fetch, masked
 from appliance.deps.model import Ecosystem
 
 SETTING = "the Maven repository URL (deps.maven_repository_url)"
 _COORDINATE = re.compile(r"[A-Za-z0-9_.-]+")
 
 
-class MavenRepository:
+class MavenRepository(HttpIndex):
     ecosystem: Ecosystem = "maven"
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        timeout: float = 10.0,
-        verify: bool | str = True,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        self.repository = url.rstrip("/")
-        self._client = make_client(timeout, verify, transport)
-        self._cache: dict[str, PackageInfo] = {}
+    def __init__(self, url: str, **options: Any) -> None:
+        super().__init__(url, **options)
         self._times: dict[tuple[str, str], datetime | None] = {}
-
-    @property
-    def url(self) -> str:
-        return masked(self.repository)
-
-    def close(self) -> None:
-        self._client.close()
-
-    def __enter__(self) -> MavenRepository:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def package(self, name: str) -> PackageInfo:
         """``name`` is ``groupId:artifactId``."""
@@ -95,7 +73,7 @@ class MavenRepository:
                 url=self.url,
                 package=name,
             )
-        return f"{self.repository}/{group.replace('.', '/')}/{artifact}"
+        return f"{self.base_url}/{group.replace('.', '/')}/{artifact}"
 
     def _time(self, name: str, version: str) -> datetime | None:
         if (name, version) not in self._times:

@@ -12,15 +12,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import httpx
-
 from appliance.deps.errors import IndexResponseInvalid
 from appliance.deps.index import (
+    HttpIndex,
     PackageInfo,
     Release,
     decode_json,
     fetch,
-    make_client,
     masked,
     parse_time,
 )
@@ -29,37 +27,12 @@ from appliance.deps.model import Ecosystem
 SETTING = "the npm registry URL (deps.indexes.npm)"
 
 
-class NpmRegistry:
+class NpmRegistry(HttpIndex):
     ecosystem: Ecosystem = "npm"
-
-    def __init__(
-        self,
-        url: str,
-        *,
-        timeout: float = 10.0,
-        verify: bool | str = True,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        self.registry = url.rstrip("/")
-        self._client = make_client(timeout, verify, transport)
-        self._cache: dict[str, PackageInfo] = {}
-
-    @property
-    def url(self) -> str:
-        return masked(self.registry)
-
-    def close(self) -> None:
-        self._client.close()
-
-    def __enter__(self) -> NpmRegistry:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def package(self, name: str) -> PackageInfo:
         if name not in self._cache:
-            url = f"{self.registry}/{name.replace('/', '%2f')}"
+            url = f"{self.base_url}/{name.replace('/', '%2f')}"
             response = fetch(
                 self._client, url, accept="application/json", setting=SETTING, package=name
             )
