@@ -85,6 +85,24 @@ def services(settings: Settings) -> JobServices:
     )
 
 
+def github_shop(
+    db: Database, settings: Settings, server: FakeForge, tmp_path: Any, check: str
+) -> Upstream:
+    """A GitHub repository whose remote holds attrs 23.1.0 and ``check`` as its tests,
+    with GitHub answering for a first night: no bump PR yet, #12 once opened."""
+    upstream = make_upstream(tmp_path)
+    upstream.commit({"requirements.txt": "attrs==23.1.0\n", "check.py": check}, "app")
+    server.clone_url = upstream.url
+    add_forge_repo(db, settings, ForgeKind.github, upstream.url, server.api, gh.TOKEN)
+    pulls = f"{gh.REPO}/pulls"
+    server.on("GET", f"{pulls}?state=open", Reply(body=[]))
+    server.on("GET", f"{pulls}?state=all&head=acme:{BUMP}", Reply(body=[]))
+    server.on("POST", pulls, Reply(201, github_pull(12, BUMP)))
+    server.on("POST", f"{gh.REPO}/issues/12/labels", Reply(body="github/labels.json"))
+    server.on("POST", f"{pulls}/12/requested_reviewers", Reply(201, "github/pull_reviewers.json"))
+    return upstream
+
+
 def sent_json(server: FakeForge, method: str, path: str) -> list[Any]:
     return [json.loads(s.body) for s in server.requests_to(method, path)]
 
@@ -101,18 +119,8 @@ async def test_bumps_become_a_github_pr_that_a_newer_bump_updates_without_force_
     tmp_path: Any,
     clock: Clock,
 ) -> None:
-    upstream = make_upstream(tmp_path)
-    upstream.commit({"requirements.txt": "attrs==23.1.0\n", "check.py": CHECK}, "app")
-    github_server.clone_url = upstream.url
-    add_forge_repo(db, settings, ForgeKind.github, upstream.url, github_server.api, gh.TOKEN)
+    upstream = github_shop(db, settings, github_server, tmp_path, CHECK)
     pulls = f"{gh.REPO}/pulls"
-    github_server.on("GET", f"{pulls}?state=open", Reply(body=[]))
-    github_server.on("GET", f"{pulls}?state=all&head=acme:{BUMP}", Reply(body=[]))
-    github_server.on("POST", pulls, Reply(201, github_pull(12, BUMP)))
-    github_server.on("POST", f"{gh.REPO}/issues/12/labels", Reply(body="github/labels.json"))
-    github_server.on(
-        "POST", f"{pulls}/12/requested_reviewers", Reply(201, "github/pull_reviewers.json")
-    )
     scheduler = make_scheduler(services=services(settings))
     await scheduler.start(process=False)
 
@@ -208,19 +216,9 @@ async def test_a_github_bump_still_red_is_a_draft_pr_that_needs_a_human(
     github_server: FakeForge,
     tmp_path: Any,
 ) -> None:
-    upstream = make_upstream(tmp_path)
     failing = "import sys\nsys.exit('FAILED test_attrs: attrs 23.2 changed define()')\n"
-    upstream.commit({"requirements.txt": "attrs==23.1.0\n", "check.py": failing}, "app")
-    github_server.clone_url = upstream.url
-    add_forge_repo(db, settings, ForgeKind.github, upstream.url, github_server.api, gh.TOKEN)
+    github_shop(db, settings, github_server, tmp_path, failing)
     pulls = f"{gh.REPO}/pulls"
-    github_server.on("GET", f"{pulls}?state=open", Reply(body=[]))
-    github_server.on("GET", f"{pulls}?state=all&head=acme:{BUMP}", Reply(body=[]))
-    github_server.on("POST", pulls, Reply(201, github_pull(12, BUMP)))
-    github_server.on("POST", f"{gh.REPO}/issues/12/labels", Reply(body="github/labels.json"))
-    github_server.on(
-        "POST", f"{pulls}/12/requested_reviewers", Reply(201, "github/pull_reviewers.json")
-    )
     scheduler = make_scheduler(services=services(settings))
     await scheduler.start(process=False)
 
