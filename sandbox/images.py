@@ -63,6 +63,10 @@ class ImageRecipe:
 
 
 _COMMON = ("ca-certificates", "git", "coreutils", "procps")
+# The base of the appliance's own image (the Containerfile's BASE) when no Python image
+# can be carried in: Debian's Python 3.11, venv, git and useradd, from the mirror alone.
+APPLIANCE_BASE_NAME = "localhost/python:3.11-slim-bookworm"
+APPLIANCE_BASE_PACKAGES = ("python3", "python3-venv", "ca-certificates", "git", "passwd")
 RECIPES: dict[str, ImageRecipe] = {
     "python": ImageRecipe(
         kind="python",
@@ -135,19 +139,16 @@ def image_exists(user: SandboxUser, name: str) -> bool:
     return user.run(["podman", "image", "exists", name], timeout=60).returncode == 0
 
 
-def build(
-    kind: str,
+def import_rootfs(
+    packages: tuple[str, ...],
+    name: str,
     *,
     user: SandboxUser,
     sources: list[str] | None = None,
-    if_missing: bool = False,
-    progress: Callable[[str], None] = print,
-) -> str:
-    """Build the image of ``kind``; return its name."""
-    spec = recipe(kind)
-    if if_missing and image_exists(user, spec.name):
-        progress(f"{spec.name} is present; nothing to build")
-        return spec.name
+) -> None:
+    """A minimal Debian root filesystem with ``packages``, made from the host's mirror by
+    mmdebstrap and imported as the image ``name`` into ``user``'s store: the sandbox
+    images' bases, and a Python base for the appliance's own Containerfile."""
     if shutil.which("mmdebstrap") is None:
         raise SandboxUnavailable(f"mmdebstrap is not installed: {SETUP_HINT}")
     sources = sources if sources is not None else host_apt_sources()
@@ -155,13 +156,11 @@ def build(
         raise SandboxUnavailable(
             f"no apt source for {SUITE} found in /etc/apt; pass the mirror explicitly"
         )
-    started = time.monotonic()
-    progress(f"[1/2] root filesystem for {kind} from {sources[0].split()[1]} (mmdebstrap) ...")
     debstrap = [
         "mmdebstrap",
         "--quiet",
         "--variant=minbase",
-        "--include=" + ",".join(spec.packages),
+        "--include=" + ",".join(packages),
         *(f"--dpkgopt=path-exclude={p}" for p in _DPKG_EXCLUDES),
         SUITE,
         "-",
@@ -176,7 +175,7 @@ def build(
             "--change",
             "ENV LANG=C.UTF-8",
             "-",
-            spec.base_name,
+            name,
         ]
     )
     with subprocess.Popen(debstrap, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as strap:
@@ -193,6 +192,24 @@ def build(
         raise SandboxError(
             f"podman import failed: {imported.stderr.decode(errors='replace')[-2000:]}"
         )
+
+
+def build(
+    kind: str,
+    *,
+    user: SandboxUser,
+    sources: list[str] | None = None,
+    if_missing: bool = False,
+    progress: Callable[[str], None] = print,
+) -> str:
+    """Build the image of ``kind``; return its name."""
+    spec = recipe(kind)
+    if if_missing and image_exists(user, spec.name):
+        progress(f"{spec.name} is present; nothing to build")
+        return spec.name
+    started = time.monotonic()
+    progress(f"[1/2] root filesystem for {kind} (mmdebstrap) ...")
+    import_rootfs(spec.packages, spec.base_name, user=user, sources=sources)
     progress(f"[2/2] layering {spec.name} (podman build --network=none) ...")
     with tempfile.TemporaryDirectory(prefix="appliance-image-") as tmp:
         context = Path(tmp)

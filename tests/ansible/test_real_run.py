@@ -25,7 +25,6 @@ import shutil
 import socket
 import sqlite3
 import subprocess
-import sys
 import time
 import tomllib
 from collections.abc import Iterator
@@ -36,11 +35,11 @@ import httpx
 import pytest
 from packaging.version import Version
 
+from tests.ansible.release import BIN, Release, env, pip
 from tests.servers import REPO_ROOT, free_port
 
 ANSIBLE_DIR = REPO_ROOT / "ansible"
 INVENTORY = Path(__file__).parent / "fixtures" / "inventory"
-BIN = Path(sys.executable).parent
 PREFIX = Path("/opt/appliance-test")
 SERVICE_USER = "appliance-test"
 CONFIG = PREFIX / "etc" / "config.toml"
@@ -57,19 +56,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
 # --- helpers ------------------------------------------------------------------------
-
-
-def _env(**extra: str) -> dict[str, str]:
-    """This process's environment without the APPLIANCE_* the test fixtures set."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("APPLIANCE_", "ANSIBLE_"))}
-    env.update(
-        PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        ANSIBLE_NOCOLOR="1",
-        NO_COLOR="1",
-        ANSIBLE_STDOUT_CALLBACK="default",
-    )
-    env.update(extra)
-    return env
 
 
 @dataclass(frozen=True)
@@ -117,7 +103,7 @@ def _playbook(playbook: str, vars_file: Path, **extra_vars: str) -> Recap:
     result = subprocess.run(
         [*argv, playbook],
         cwd=ANSIBLE_DIR,
-        env=_env(),
+        env=env(),
         capture_output=True,
         text=True,
         check=False,
@@ -134,7 +120,7 @@ def _appliance(*args: str, check: bool = True) -> subprocess.CompletedProcess[st
     """The installed CLI (the release `current` points at), with the installed config."""
     result = subprocess.run(
         [str(PREFIX / "current" / "bin" / "appliance"), *args],
-        env=_env(APPLIANCE_CONFIG=str(CONFIG)),
+        env=env(APPLIANCE_CONFIG=str(CONFIG)),
         capture_output=True,
         text=True,
         check=False,
@@ -247,19 +233,6 @@ def downgrade() -> None:
 '''
 
 
-def _pip(*args: str, cwd: Path = REPO_ROOT) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "pip", *args],
-        cwd=cwd,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=540,
-    )
-    assert result.returncode == 0, f"pip {' '.join(args)}:\n{result.stdout}{result.stderr}"
-
-
 def _copy_with_version(dest: Path, version: str) -> Path:
     """The files the wheel is built from, with another version in pyproject.toml."""
     pyproject = (REPO_ROOT / "pyproject.toml").read_text()
@@ -293,14 +266,17 @@ def _head_revision(tree: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def builds(tmp_path_factory: pytest.TempPathFactory) -> Builds:
+def builds(release: Release, tmp_path_factory: pytest.TempPathFactory) -> Builds:
+    """This tree's wheel (the session's build, with the wheelhouse of its dependencies),
+    and two more: a newer version, and one whose new migration raises."""
     work = tmp_path_factory.mktemp("ansible-builds")
     wheels = work / "dist"
+    wheels.mkdir()
     base = Version(tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["version"])
     newer = f"{base.major}.{base.minor}.{base.micro + 1}"
     broken = f"{base.major}.{base.minor}.{base.micro + 2}"
-    _pip("wheel", "--quiet", "--no-deps", "-w", str(wheels), ".")
-    _pip(
+    shutil.copy2(release.wheel, wheels)
+    pip(
         "wheel",
         "--quiet",
         "--no-deps",
@@ -313,18 +289,8 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> Builds:
     head = _head_revision(tree)
     migration = tree / "appliance" / "store" / "migrations" / "versions" / "9999_forced_failure.py"
     migration.write_text(_BROKEN_MIGRATION.format(revision="9999", down=head))
-    _pip("wheel", "--quiet", "--no-deps", "-w", str(wheels), ".", cwd=tree)
-    builds = Builds(str(base), newer, broken, wheels, work / "wheelhouse")
-    # Every dependency as a wheel, once: the role installs with --no-index from here.
-    # torch pinned first, as the Makefile does (plain torch pulls CUDA).
-    _pip(
-        "wheel",
-        "--quiet",
-        "-w",
-        str(builds.wheelhouse),
-        "torch==2.13.0",
-        str(builds.wheel(builds.base)),
-    )
+    pip("wheel", "--quiet", "--no-deps", "-w", str(wheels), ".", cwd=tree)
+    builds = Builds(str(base), newer, broken, wheels, release.wheelhouse)
     for version in (builds.base, builds.newer, builds.broken):
         assert builds.wheel(version).is_file()
     return builds
