@@ -64,8 +64,8 @@ class ImageRecipe:
 
 _COMMON = ("ca-certificates", "git", "coreutils", "procps")
 # The base of the appliance's own image (the Containerfile's BASE) when no Python image
-# can be carried in: Debian's Python 3.11, venv, git and useradd, from the mirror alone.
-APPLIANCE_BASE_NAME = "localhost/python:3.11-slim-bookworm"
+# can be carried in (the Containerfile names it localhost/python:3.11-slim-bookworm):
+# Debian's Python 3.11, venv, git and useradd, from the mirror alone.
 APPLIANCE_BASE_PACKAGES = ("python3", "python3-venv", "ca-certificates", "git", "passwd")
 RECIPES: dict[str, ImageRecipe] = {
     "python": ImageRecipe(
