@@ -5,8 +5,10 @@ Containerfile build."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +41,20 @@ def pip(*args: str, cwd: Path = REPO_ROOT) -> None:
         timeout=540,
     )
     assert result.returncode == 0, f"pip {' '.join(args)}:\n{result.stdout}{result.stderr}"
+
+
+def copy_sources(dest: Path) -> None:
+    """The files the wheel is built from (the packages, README and pyproject.toml)."""
+    pyproject = REPO_ROOT / "pyproject.toml"
+    meta = tomllib.loads(pyproject.read_text())
+    dest.mkdir(parents=True, exist_ok=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for package in meta["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]:
+        shutil.copytree(REPO_ROOT / package, dest / package, ignore=ignore)
+    readme = meta["project"].get("readme")
+    if isinstance(readme, str):
+        shutil.copy2(REPO_ROOT / readme, dest / readme)
+    shutil.copy2(pyproject, dest / "pyproject.toml")
 
 
 @dataclass(frozen=True)

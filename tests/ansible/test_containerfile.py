@@ -15,7 +15,6 @@ import shutil
 import subprocess
 import tempfile
 import time
-import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import pytest
 
 from sandbox.images import APPLIANCE_BASE_PACKAGES, import_rootfs
 from sandbox.service import SandboxUser
-from tests.ansible.release import Release
+from tests.ansible.release import Release, copy_sources
 from tests.servers import REPO_ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
@@ -46,12 +45,8 @@ def _text(result: subprocess.CompletedProcess[bytes]) -> str:
 
 def _context(release: Release, dest: Path) -> None:
     """What the Containerfile copies, and the wheelhouse, readable by the sandbox user."""
-    meta = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for name in ("Containerfile", "pyproject.toml", meta["project"]["readme"]):
-        shutil.copy2(REPO_ROOT / name, dest / name)
-    for package in meta["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]:
-        shutil.copytree(REPO_ROOT / package, dest / package, ignore=ignore)
+    copy_sources(dest)
+    shutil.copy2(REPO_ROOT / "Containerfile", dest / "Containerfile")
     shutil.copytree(release.wheelhouse, dest / "wheelhouse")
     for root, dirs, files in os.walk(dest):
         for name in dirs:

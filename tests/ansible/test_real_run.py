@@ -35,7 +35,7 @@ import httpx
 import pytest
 from packaging.version import Version
 
-from tests.ansible.release import BIN, Release, env, pip
+from tests.ansible.release import BIN, Release, copy_sources, env, pip
 from tests.servers import REPO_ROOT, free_port
 
 ANSIBLE_DIR = REPO_ROOT / "ansible"
@@ -235,16 +235,9 @@ def downgrade() -> None:
 
 def _copy_with_version(dest: Path, version: str) -> Path:
     """The files the wheel is built from, with another version in pyproject.toml."""
-    pyproject = (REPO_ROOT / "pyproject.toml").read_text()
-    meta = tomllib.loads(pyproject)
-    dest.mkdir(parents=True)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for package in meta["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]:
-        shutil.copytree(REPO_ROOT / package, dest / package, ignore=ignore)
-    readme = meta["project"].get("readme")
-    if isinstance(readme, str):
-        shutil.copy2(REPO_ROOT / readme, dest / readme)
-    line = f'version = "{meta["project"]["version"]}"'
+    copy_sources(dest)
+    pyproject = (dest / "pyproject.toml").read_text()
+    line = f'version = "{tomllib.loads(pyproject)["project"]["version"]}"'
     assert line in pyproject
     (dest / "pyproject.toml").write_text(pyproject.replace(line, f'version = "{version}"', 1))
     return dest
