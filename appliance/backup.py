@@ -374,10 +374,12 @@ def _swap(
     moved: list[tuple[Path, Path]] = []  # (original place, where it went)
     placed: list[Path] = []
     config_existed = config_target is not None and config_target.is_file()
+    anchor = db_path.parent / audit.ANCHOR_NAME  # the audit head of the log being replaced
     current = [
         db_path,
         db_path.with_name(db_path.name + "-wal"),
         db_path.with_name(db_path.name + "-shm"),
+        anchor,
         data_dir / INDEX_DIR,
     ]
     try:
@@ -398,7 +400,11 @@ def _swap(
             tmp = config_target.with_name(f".{config_target.name}.restore")
             shutil.copy2(root / CONFIG_FILE, tmp)
             os.replace(tmp, config_target)
-        _verify_audit(db_path)  # the file in place, as the appliance will open it
+        result = _verify_audit(db_path)  # the file in place, as the appliance will open it
+        if result.checked:  # anchor the restored log's head: it is older than the one replaced
+            placed.append(anchor)
+            head = audit.Anchor(seq=result.checked, hash=result.head_hash)
+            audit.write_anchor(anchor, head, replace=True)
     except BaseException:
         for path in placed:
             if path.is_dir():

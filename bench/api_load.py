@@ -558,7 +558,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         default=60.0,
         help="seconds before a request counts as a timeout error (above the server's own "
-        "30 s database pool timeout, so that its answers are seen)",
+        "10 s database pool timeout, so that its answers are seen)",
     )
     parser.add_argument(
         "--stream-timeout",

@@ -281,19 +281,31 @@ def repo_demo() -> None:
 @audit_app.command("verify")
 @friendly
 def audit_verify() -> None:
-    """Walk the hash chain; name the first edited or missing record (exit 1 if any)."""
+    """Walk the hash chain and compare its end with the head anchor (the `audit-head` file
+    in the data dir); name the first edited or missing record (exit 1 if any)."""
     db = open_db(settings())
     try:
         with db.session() as session:
-            result = audit_store.verify(session)
+            result = audit_store.verify(session, anchor=db.audit_anchor)
     finally:
         db.dispose()
     if result.ok:
         typer.echo(f"audit chain intact: {result.checked} records, head {result.head_hash}")
+        if result.anchor_seq is None and result.checked and db.audit_anchor is not None:
+            typer.echo(
+                f"warning: no head anchor at {db.audit_anchor}, so records removed from the end "
+                "cannot be detected; the next change writes it",
+                err=True,
+            )
         return
+    message = f"audit chain BROKEN: {result.reason}"
+    if result.broken_seq is not None:
+        message = (
+            f"audit chain BROKEN at record {result.broken_seq}: {result.reason} "
+            f"({result.checked} records before it are intact)"
+        )
     typer.secho(
-        f"audit chain BROKEN at record {result.broken_seq}: {result.reason} "
-        f"({result.checked} records before it are intact)",
+        message,
         fg=typer.colors.RED,
         err=True,
     )

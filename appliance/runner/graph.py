@@ -114,24 +114,6 @@ class Graph:
             ) from None
 
 
-class _Unavailable:
-    """Until the agent pipeline is installed, tasks fail with a message that says so."""
-
-    name = "preparing"
-    status = TaskStatus.preparing
-
-    async def run(self, ctx: NodeContext, state: State) -> Outcome:
-        return Fail(
-            FailureCategory.internal,
-            "This build has no agent pipeline configured; set APPLIANCE_RUNNER__GRAPH to a "
-            "graph ('module:attr') or install a release that includes the pipeline.",
-        )
-
-
-def _unavailable() -> Graph:
-    return Graph(start="preparing", nodes={"preparing": _Unavailable()})
-
-
 # Registered graphs by name. The agent pipeline registers "pipeline" when it lands.
 GRAPHS: dict[str, str] = {
     "pipeline": "appliance.pipeline:pipeline_graph",

@@ -5,19 +5,26 @@ Writes go through :meth:`Database.write`, which opens the transaction with
 ``BEGIN IMMEDIATE``: SQLite then takes the write lock up front (waiting up to the
 busy timeout) instead of failing when a read-then-write races another writer.
 The audit chain relies on that: reading the last hash and appending the next
-record happen under one lock.
+record happen under one lock. Once a write that appended audit records has
+committed, the new head is anchored in a file (see :mod:`appliance.store.audit`).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session
+
+from appliance.store import audit
+
+log = logging.getLogger(__name__)
 
 _IMMEDIATE = "appliance_immediate"
 
@@ -60,8 +67,12 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
 class Database:
     """Owns the engine; hands out read and write sessions."""
 
-    def __init__(self, url: str, *, busy_timeout_ms: int = 5000) -> None:
+    def __init__(
+        self, url: str, *, busy_timeout_ms: int = 5000, audit_anchor: Path | None = None
+    ) -> None:
         self.url = url
+        #: the audit head anchor file; by default ``audit-head`` beside the database file
+        self.audit_anchor = audit_anchor or audit.anchor_path(url)
         self.engine = create_db_engine(url, busy_timeout_ms=busy_timeout_ms)
         self._write_engine = self.engine.execution_options(**{_IMMEDIATE: True})
         # Writers of this process queue here, promptly and in order, instead of in
@@ -77,12 +88,19 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """One write transaction: committed on success, rolled back on any error."""
-        with (
-            self._write_lock,
-            Session(self._write_engine, expire_on_commit=False) as session,
-            session.begin(),
-        ):
-            yield session
+        with self._write_lock, Session(self._write_engine, expire_on_commit=False) as session:
+            with session.begin():
+                yield session
+            self._anchor(session)  # committed: the anchor may follow, never lead
+
+    def _anchor(self, session: Session) -> None:
+        head = audit.take_appended_head(session)
+        if head is None or self.audit_anchor is None:
+            return
+        try:
+            audit.write_anchor(self.audit_anchor, head)
+        except OSError as exc:  # the change is committed; the anchor lags until the next one
+            log.warning("could not write the audit head anchor %s: %s", self.audit_anchor, exc)
 
     def dispose(self) -> None:
         self.engine.dispose()

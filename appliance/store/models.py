@@ -19,6 +19,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(value: datetime) -> datetime:
+    """An aware UTC datetime. SQLite keeps no offset, and SQLModel before 0.0.45 hands
+    stored times back naive; they were stored in UTC, so a naive value is UTC (never the
+    host's local time, which ``astimezone`` would assume)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 class Role(StrEnum):
     viewer = "viewer"
     developer = "developer"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -9,10 +10,12 @@ from appliance.errors import Conflict, NotFound
 from appliance.states import TERMINAL
 from appliance.store import audit
 from appliance.store.models import (
+    Checkpoint,
     Repository,
     RepositoryCreate,
     RepositoryUpdate,
     Task,
+    TaskEvent,
     utcnow,
 )
 
@@ -67,24 +70,23 @@ def update_repository(
     return repo
 
 
-def delete_repository(session: Session, *, repo_id: int, actor: str) -> None:
+def delete_repository(session: Session, *, repo_id: int, actor: str) -> list[str]:
+    """Delete a repository with its finished tasks (their events and checkpoints too);
+    refused while any of its tasks is still active. The audit records of the repository
+    and of its tasks stay: the log is append-only. Returns the ids of the tasks removed."""
     repo = get_repository(session, repo_id)
-    active = session.exec(
-        select(Task.id).where(
-            Task.repository_id == repo_id, col(Task.status).not_in(list(TERMINAL))
-        )
-    ).all()
+    of_repo = select(Task.id).where(Task.repository_id == repo_id)
+    active = session.exec(of_repo.where(col(Task.status).not_in(list(TERMINAL)))).all()
     if active:
         raise Conflict(
             f"Repository {repo.name!r} has {len(active)} active task(s); cancel them or let "
             "them finish before deleting it."
         )
-    finished = session.exec(select(Task.id).where(Task.repository_id == repo_id)).first()
+    finished = list(session.exec(of_repo).all())
     if finished:
-        raise Conflict(
-            f"Repository {repo.name!r} has finished tasks whose history is kept; it cannot be "
-            "deleted while they exist."
-        )
+        session.exec(delete(TaskEvent).where(col(TaskEvent.task_id).in_(of_repo)))
+        session.exec(delete(Checkpoint).where(col(Checkpoint.task_id).in_(of_repo)))
+        session.exec(delete(Task).where(col(Task.repository_id) == repo_id))
     session.delete(repo)
     session.flush()
     audit.append(
@@ -92,5 +94,6 @@ def delete_repository(session: Session, *, repo_id: int, actor: str) -> None:
         actor=actor,
         action="repository.delete",
         subject=f"repository:{repo_id}",
-        details={"name": repo.name},
+        details={"name": repo.name, "finished_tasks_removed": len(finished)},
     )
+    return finished

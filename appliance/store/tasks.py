@@ -8,7 +8,7 @@ its audit record commit together or not at all.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func
@@ -24,7 +24,15 @@ from appliance.states import (
     can_transition,
 )
 from appliance.store import audit
-from appliance.store.models import Checkpoint, Repository, Task, TaskCreate, TaskEvent, utcnow
+from appliance.store.models import (
+    Checkpoint,
+    Repository,
+    Task,
+    TaskCreate,
+    TaskEvent,
+    as_utc,
+    utcnow,
+)
 
 
 def create_task(
@@ -169,7 +177,7 @@ def event_dicts_after(
 
 
 def _iso(ts: datetime) -> str:
-    return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return as_utc(ts).isoformat().replace("+00:00", "Z")
 
 
 def save_checkpoint(session: Session, *, task_id: str, node: str, state: dict[str, Any]) -> None:

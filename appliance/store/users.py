@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 
 from appliance.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from appliance.store import audit
-from appliance.store.models import ApiToken, Role, User, utcnow
+from appliance.store.models import ApiToken, Role, User, as_utc, utcnow
 
 TOKEN_PREFIX = "apl_"  # noqa: S105 - a prefix, makes leaked tokens easy to spot and redact
 _hasher = PasswordHasher()
@@ -115,7 +115,7 @@ def authenticate_token(session: Session, clear: str) -> tuple[User, ApiToken]:
         raise Unauthenticated(
             "The bearer token is not known; create one with `appliance token create`."
         )
-    if token.expires_at is not None and token.expires_at <= utcnow():
+    if token.expires_at is not None and as_utc(token.expires_at) <= utcnow():
         raise Unauthenticated("The bearer token has expired; create a new one.")
     user = session.get(User, token.owner_id)
     if user is None or user.disabled:

@@ -85,6 +85,20 @@ def test_question_answer_changes_then_approval(client: TestClient, tokens: Token
         headers=auth(tokens.dev),
     )
     assert note.json()["constraints"]["notes"] == ["keep the public API"]
+    ruled = client.post(
+        f"/api/v1/tasks/{task_id}/constraints",
+        json={"text": "no docs", "avoid_files": ["docs/**"], "max_files_changed": 2},
+        headers=auth(tokens.dev),
+    )
+    assert ruled.status_code == 200, ruled.text
+    assert ruled.json()["constraints"]["avoid_files"] == ["docs/**"]
+    assert ruled.json()["constraints"]["max_files_changed"] == 2
+    bad = client.post(
+        f"/api/v1/tasks/{task_id}/constraints",
+        json={"text": "x", "max_files_changed": 0},
+        headers=auth(tokens.dev),
+    )
+    assert bad.status_code == 422
 
     approved = client.post(f"/api/v1/tasks/{task_id}/approve", headers=auth(tokens.dev2))
     assert approved.status_code == 200
@@ -92,7 +106,7 @@ def test_question_answer_changes_then_approval(client: TestClient, tokens: Token
     assert done["summary"] == "published after 1 round(s), approved by dave"
     kinds = [e["kind"] for e in events(client, task_id, tokens.viewer)]
     assert kinds.count("waiting") == 3
-    assert "constraint_added" in kinds
+    assert kinds.count("constraint_added") == 2
 
 
 def test_reject_closes_the_task(client: TestClient, tokens: Tokens) -> None:

@@ -136,6 +136,29 @@ def test_admin_flow_users_tokens_repos_audit(settings: Settings) -> None:
     assert "BROKEN at record 3" in broken.stderr
 
 
+def test_audit_verify_catches_the_newest_records_removed(settings: Settings) -> None:
+    assert cli("migrate").returncode == 0
+    for name in ("ann", "ben", "cat"):
+        assert cli("user", "create", name, "--no-password").returncode == 0
+    intact = cli("audit", "verify")
+    assert intact.returncode == 0, intact.stderr
+    assert "audit chain intact: 3 records" in intact.stdout
+    assert intact.stderr == ""  # the head is anchored: no warning
+    raw = sqlite3.connect(settings.data_dir / "appliance.db")
+    raw.execute("DROP TRIGGER audit_record_no_delete")
+    raw.execute("DELETE FROM audit_record WHERE seq = 3")
+    raw.commit()
+    raw.close()
+    broken = cli("audit", "verify")
+    assert broken.returncode == 1
+    assert "BROKEN at record 3" in broken.stderr
+    assert "the log ends at seq 2 but the anchor says 3: records were removed" in broken.stderr
+    (settings.data_dir / "audit-head").unlink()  # both the records and the anchor gone
+    unanchored = cli("audit", "verify")
+    assert unanchored.returncode == 0
+    assert "no head anchor" in unanchored.stderr
+
+
 def test_task_commands_against_a_running_server(
     server_tokens: Tokens, gate_dir: Path, tmp_path: Path
 ) -> None:

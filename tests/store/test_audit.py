@@ -4,6 +4,8 @@ import sqlite3
 import threading
 from pathlib import Path
 
+import pytest
+
 from appliance.config import Settings
 from appliance.store import audit
 from appliance.store.db import Database
@@ -105,3 +107,93 @@ def test_read_filters_by_actor_and_action(db: Database) -> None:
     with db.session() as s:
         assert [r.subject for r in audit.read(s, actor="alice")] == ["task:1", "repository:1"]
         assert [r.actor for r in audit.read(s, action="task.create")] == ["alice", "bob"]
+
+
+def _anchor(settings: Settings) -> Path:
+    return settings.data_dir / "audit-head"
+
+
+def test_each_committed_write_moves_the_head_anchor(db: Database, settings: Settings) -> None:
+    _fill(db, 3)
+    assert db.audit_anchor == _anchor(settings)
+    with db.session() as s:
+        head = audit.read(s)[-1]
+    assert audit.read_anchor(_anchor(settings)) == audit.Anchor(seq=3, hash=head.hash)
+
+    def failing_change() -> None:
+        with db.write() as s:
+            audit.append(s, actor="alice", action="thing.do", subject="thing:x")
+            raise RuntimeError("the change failed")
+
+    with pytest.raises(RuntimeError):  # rolled back: the anchor stays
+        failing_change()
+    anchored = audit.read_anchor(_anchor(settings))
+    assert anchored is not None
+    assert anchored.seq == 3
+    with db.session() as s:
+        result = audit.verify(s, anchor=_anchor(settings))
+    assert result.ok
+    assert result.anchor_seq == 3
+
+
+def test_deleting_the_newest_records_is_caught_by_the_anchor(
+    db: Database, settings: Settings
+) -> None:
+    _fill(db, 5)
+    _tamper(settings.data_dir / "appliance.db", "DELETE FROM audit_record WHERE seq >= 4")
+    with db.session() as s:
+        assert audit.verify(s).ok  # the remaining chain still links
+        result = audit.verify(s, anchor=_anchor(settings))
+    assert not result.ok
+    assert result.broken_seq == 4
+    assert result.reason == "the log ends at seq 3 but the anchor says 5: records were removed"
+
+
+def test_a_log_rewritten_up_to_the_anchor_is_caught(db: Database, settings: Settings) -> None:
+    """Truncate, then append new records up to the old length: the chain links again,
+    but the record at the anchored seq is not the one anchored."""
+    _fill(db, 3)
+    anchored = audit.read_anchor(_anchor(settings))
+    _tamper(settings.data_dir / "appliance.db", "DELETE FROM audit_record WHERE seq = 3")
+    forged = Database(settings.database_url, audit_anchor=settings.data_dir / "elsewhere")
+    try:
+        with forged.write() as s:
+            audit.append(s, actor="mallory", action="thing.do", subject="thing:2")
+    finally:
+        forged.dispose()
+    assert audit.read_anchor(_anchor(settings)) == anchored
+    with db.session() as s:
+        result = audit.verify(s, anchor=_anchor(settings))
+    assert not result.ok
+    assert result.broken_seq == 3
+    assert "the log was rewritten" in (result.reason or "")
+
+
+def test_an_anchor_behind_the_log_is_accepted(db: Database, settings: Settings) -> None:
+    """A crash between a commit and its anchor write leaves the anchor behind."""
+    _fill(db, 2)
+    behind = audit.read_anchor(_anchor(settings))
+    assert behind is not None
+    _fill(db, 2)
+    audit.write_anchor(_anchor(settings), behind, replace=True)
+    with db.session() as s:
+        result = audit.verify(s, anchor=_anchor(settings))
+    assert result.ok
+    assert result.checked == 4
+    assert result.anchor_seq == 2
+    audit.write_anchor(_anchor(settings), behind)  # never moves back on its own
+    with db.session() as s:
+        assert audit.verify(s, anchor=_anchor(settings)).ok
+    _fill(db, 1)
+    with db.session() as s:
+        head = audit.read(s)[-1]
+    assert audit.read_anchor(_anchor(settings)) == audit.Anchor(seq=5, hash=head.hash)
+
+
+def test_a_damaged_anchor_is_reported(db: Database, settings: Settings) -> None:
+    _fill(db, 2)
+    _anchor(settings).write_text('{"seq": "two"}\n')
+    with db.session() as s:
+        result = audit.verify(s, anchor=_anchor(settings))
+    assert not result.ok
+    assert "head anchor is damaged" in (result.reason or "")

@@ -69,7 +69,7 @@ def audit_page(
 @router.get("/audit/verify")
 def verify(request: Request, appliance: ApplianceDep, _user: ViewerUser) -> Response:
     with appliance.db.session() as session:
-        result = audit.verify(session)
+        result = audit.verify(session, anchor=appliance.db.audit_anchor)
     filters = {"actor": "", "action": "", "subject": "", "since": "", "until": ""}
     return render(
         request,

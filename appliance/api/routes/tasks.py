@@ -138,6 +138,14 @@ class Decision(BaseModel):
 class Note(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text: str = Field(min_length=1, max_length=2_000, description="A constraint in words.")
+    avoid_files: list[str] = Field(
+        default_factory=list,
+        max_length=500,
+        description="Paths or globs the agent must not change from now on (the tools refuse them).",
+    )
+    max_files_changed: int | None = Field(
+        None, ge=1, description="A new, lower bound on the number of files the task changes."
+    )
 
 
 async def _act(
@@ -191,8 +199,14 @@ async def reject_task(
 async def add_constraint(
     task_id: str, body: Note, appliance: ApplianceDep, principal: Developer
 ) -> TaskDetail:
-    """Add a constraint while the task runs; the agent follows it from its next step."""
-    task = await appliance.runner.add_note(task_id, body.text, actor=principal.username)
+    """Add a constraint while the task runs: a running task pauses at its next step, takes
+    it, and resumes; ``avoid_files`` and ``max_files_changed`` are enforced by the tools."""
+    task = await appliance.runner.add_note(
+        task_id,
+        body.text,
+        actor=principal.username,
+        constraints={"avoid_files": body.avoid_files, "max_files_changed": body.max_files_changed},
+    )
     return _detail(task)
 
 
