@@ -20,7 +20,10 @@ from sqlalchemy import text
 from appliance.config import EndpointSettings, Settings
 from appliance.store import migrate
 from appliance.store.db import Database
-from sandbox import cgroups, images
+from models.endpoint import Endpoint
+from models.errors import NotAModelList
+from models.server_info import model_ids, model_list, served_context_length
+from sandbox import images, spec
 from sandbox.errors import SandboxError
 from sandbox.service import SETUP_HINT, SandboxUser
 
@@ -107,16 +110,26 @@ def check_sandbox_images(_settings: Settings) -> Check:
 
 
 def check_sandbox_limits(_settings: Settings) -> Check:
-    """Which limits this host really enforces for rootless sandboxes."""
-    ok, why = cgroups.can_manage()
+    """Which limits this host really enforces for rootless sandboxes: per-task cgroups on
+    a cgroup-v1 host, Podman's own limits on the controllers a cgroup-v2 host delegates to
+    the sandbox user."""
+    try:
+        uid = SandboxUser.lookup().uid
+    except SandboxError as exc:
+        return Check("sandbox_limits", "fail", f"no sandbox user: {exc.message}")
+    limits = spec.host_limits(uid)
     always = "network none, cap-drop ALL, no-new-privileges, read-only root, rlimits"
-    if ok:
-        return Check("sandbox_limits", "ok", f"enforced: {always}, memory, pids, CPU ({why})")
+    named = {"memory": limits.memory, "pids": limits.pids, "CPU": limits.cpu}
+    enforced = [name for name, on in named.items() if on]
+    missing = [name for name, on in named.items() if not on]
+    why = "; ".join(limits.notes)
+    if not missing:
+        return Check("sandbox_limits", "ok", f"enforced: {always}, {', '.join(enforced)} ({why})")
     return Check(
         "sandbox_limits",
         "fail",
-        f"enforced: {always}; NOT enforced: memory, pids, CPU ({why}); sandboxes refuse to "
-        "open unless their policy sets require_limits=false",
+        f"enforced: {', '.join([always, *enforced])}; NOT enforced: {', '.join(missing)} "
+        f"({why}); sandboxes refuse to open unless their policy sets require_limits=false",
     )
 
 
@@ -136,20 +149,42 @@ def check_model_endpoints(settings: Settings) -> Check:
 
 
 def _endpoint_problem(ep: EndpointSettings) -> str | None:
-    headers = {}
-    if ep.api_key is not None:
-        headers["Authorization"] = f"Bearer {ep.api_key.get_secret_value()}"
-    base = ep.base_url.rstrip("/")
+    """What is wrong with one endpoint, or None. Local endpoints are asked directly: the
+    environment's HTTP(S)_PROXY is not used (``trust_env=False``)."""
     try:
-        if ep.kind in ("vllm", "llamacpp"):  # /health alone does not prove the model is loaded
-            httpx.get(base.removesuffix("/v1") + "/health", timeout=5).raise_for_status()
-        listed = httpx.get(base + "/models", headers=headers, timeout=5)
-        listed.raise_for_status()
-    except httpx.HTTPError as exc:
-        return f"{base} unreachable or unhealthy ({type(exc).__name__}: {exc})"
-    names = {m.get("id") for m in listed.json().get("data", [])}
-    if ep.model and ep.model not in names:
-        return f"{base} does not serve {ep.model!r} (it lists {', '.join(map(str, names))})"
+        endpoint = Endpoint(
+            base_url=ep.base_url,
+            model=ep.model,
+            kind=ep.kind,
+            api_key=ep.api_key.get_secret_value() if ep.api_key else None,
+            context_length=ep.context_length,
+        )
+    except ValueError as exc:
+        return f"endpoint {ep.base_url!r} is not usable: {exc}"
+    base = endpoint.base_url
+    headers = {"Authorization": f"Bearer {endpoint.api_key}"} if endpoint.api_key else {}
+    with httpx.Client(timeout=5, trust_env=False) as http:
+        try:
+            if ep.kind in ("vllm", "llamacpp"):  # /health alone does not prove the model is loaded
+                http.get(endpoint.root + "/health").raise_for_status()
+            listed = http.get(base + "/models", headers=headers)
+            listed.raise_for_status()
+        except httpx.HTTPError as exc:
+            return f"{base} unreachable or unhealthy ({type(exc).__name__}: {exc})"
+        try:
+            entries = model_list(listed)
+        except NotAModelList as exc:
+            return f"endpoint {base} {exc.message}"
+        names = model_ids(entries)
+        if ep.model and ep.model not in names:
+            return f"{base} does not serve {ep.model!r} (it lists {', '.join(names)})"
+        served = served_context_length(http, endpoint, entries)
+    if served is not None and served != ep.context_length:
+        return (
+            f"{base}: configured context_length {ep.context_length}, server serves {served}: "
+            f"set context_length = {served} for this endpoint in models.endpoints (or start "
+            f"the server with a {ep.context_length}-token context)"
+        )
     return None
 
 

@@ -40,6 +40,9 @@ class EnforcedLimits:
     network_none: bool = True
     ulimits: bool = True
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # How the limits are enforced: "cgroup-v1" (a per-task cgroup_parent), "cgroup-v2"
+    # (Podman's own limits, on delegated controllers) or "" (not at all).
+    via: str = ""
 
 
 class Session(Protocol):

@@ -6,6 +6,9 @@ hierarchy (runc needs the parent in all of them), writes the limits, and hands t
 directories (not the limit files) to the sandbox user; the container is created with
 ``cgroup_parent=/appliance/<task>`` and its processes land below it. The container
 sees cgroupfs read-only, so it cannot raise its own limits.
+
+On a pure cgroup-v2 host nothing is prepared here: :func:`v2_delegated` finds the
+controllers delegated to the sandbox user, and Podman enforces those limits itself.
 """
 
 from __future__ import annotations
@@ -144,3 +147,42 @@ def _remove_rel(rel: Path, *, root: Path, timeout: float) -> None:
                     if exc.errno != errno.EBUSY or time.monotonic() > deadline:
                         raise
                     time.sleep(0.02)
+
+
+# --- cgroup v2 ------------------------------------------------------------------------
+
+
+def _words(path: Path) -> set[str]:
+    try:
+        return set(path.read_text().split())
+    except OSError:
+        return set()
+
+
+def v2_delegated(uid: int, root: Path = ROOT) -> frozenset[str] | None:
+    """On a pure cgroup-v2 host, the controllers delegated to ``uid``'s systemd user
+    manager, the ones rootless Podman can enforce limits with; None on a v1 or hybrid host.
+
+    A controller is delegated when the root offers it and it is listed in the user
+    manager's ``cgroup.controllers`` (or already enabled in its ``cgroup.subtree_control``).
+    Without a user manager (no ``user@<uid>.service`` cgroup) nothing is delegated."""
+    offered = root / "cgroup.controllers"
+    if not offered.is_file():
+        return None
+    service = root / "user.slice" / f"user-{uid}.slice" / f"user@{uid}.service"
+    if not service.is_dir():
+        return frozenset()
+    in_service = _words(service / "cgroup.controllers") | _words(service / "cgroup.subtree_control")
+    return frozenset(_words(offered) & in_service)
+
+
+def v2_oom_kills(cgroup_path: str, root: Path = ROOT) -> int | None:
+    """``oom_kill`` of a v2 cgroup's ``memory.events`` (None when it cannot be read)."""
+    if not cgroup_path:
+        return None
+    events = root / cgroup_path.lstrip("/") / "memory.events"
+    try:
+        fields = dict(line.split() for line in events.read_text().splitlines() if line.strip())
+        return int(fields.get("oom_kill", 0))
+    except (OSError, ValueError):
+        return None

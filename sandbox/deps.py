@@ -56,15 +56,21 @@ def python_requirements(worktree: Path) -> list[str]:
     return sorted(set(found))
 
 
-def cache_dir_for(cache_root: Path, repository: str) -> Path:
+def cache_dir_for(cache_root: Path, repository: str, kind: str = "wheelhouse") -> Path:
+    """The per-repository cache of one ``kind`` ("wheelhouse" or "npm-cache")."""
     digest = hashlib.sha256(repository.encode()).hexdigest()[:16]
-    return cache_root / "wheelhouse" / digest
+    return cache_root / kind / digest
 
 
 def prepare_wheelhouse(
-    worktree: Path, cache: Path, *, pip: tuple[str, ...] = (sys.executable, "-m", "pip")
+    worktree: Path,
+    cache: Path,
+    *,
+    pip: tuple[str, ...] = (sys.executable, "-m", "pip"),
+    index_url: str = "",
 ) -> Wheelhouse:
-    """Download wheels for the worktree's Python requirements into ``cache``."""
+    """Download wheels for the worktree's Python requirements into ``cache``, from
+    ``index_url`` when given (else pip's configured index)."""
     requirements = python_requirements(worktree)
     cache.mkdir(parents=True, exist_ok=True)
     cache.chmod(0o755)
@@ -84,6 +90,7 @@ def prepare_wheelhouse(
                 *platforms,
                 "--dest",
                 str(cache),
+                *(("--index-url", index_url) if index_url else ()),
                 *requirements,
             ],
             capture_output=True,
@@ -127,9 +134,12 @@ def npm_packages(worktree: Path) -> list[str]:
     return sorted(found)
 
 
-def prepare_npm_cache(worktree: Path, cache: Path, *, npm: tuple[str, ...] = ("npm",)) -> NpmCache:
-    """Fill an npm cache with the lockfile's packages from the configured registry.
-    ``npm cache add`` only downloads: no install script runs on the host."""
+def prepare_npm_cache(
+    worktree: Path, cache: Path, *, npm: tuple[str, ...] = ("npm",), registry: str = ""
+) -> NpmCache:
+    """Fill an npm cache with the lockfile's packages from ``registry`` when given (else
+    npm's configured one). ``npm cache add`` only downloads: no install script runs on
+    the host."""
     packages = npm_packages(worktree)
     cache.mkdir(parents=True, exist_ok=True)
     for start in range(0, len(packages), 100):
@@ -143,6 +153,7 @@ def prepare_npm_cache(worktree: Path, cache: Path, *, npm: tuple[str, ...] = ("n
                 str(cache),
                 "--ignore-scripts",
                 "--logs-max=0",
+                *((f"--registry={registry}",) if registry else ()),
             ],
             capture_output=True,
             text=True,

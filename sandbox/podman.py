@@ -2,10 +2,12 @@
 
 One container per task: no network, all capabilities dropped, no new privileges, a
 read-only image root, a sized tmpfs at /tmp, the worktree at /workspace, rlimits, and
-memory/pids/CPU limits through a per-task cgroup where the host needs one (v1). The
+memory/pids/CPU limits: through a per-task cgroup on a cgroup-v1 host, through Podman's
+own limits on the controllers a cgroup-v2 host delegates (:mod:`sandbox.spec`). The
 container's main process is ``sleep <session_max_s>`` and it is created with --rm, so
 even a container whose appliance died removes itself in the end; start-up removes
-orphans at once (:meth:`PodmanSandbox.cleanup_orphans`).
+orphans at once (:meth:`PodmanSandbox.cleanup_orphans`). The API service is supervised:
+when it stops answering, it is started again and the call retried once.
 """
 
 from __future__ import annotations
@@ -13,23 +15,22 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import secrets
-import stat
-import subprocess
+import socket
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from podman import PodmanClient
 from podman.api import stream_frames
 from podman.domain.containers import Container
 from podman.errors import APIError, NotFound, PodmanError
 
-from sandbox import cgroups
+from sandbox import cgroups, spec
+from sandbox.access import allow_traverse, grant_access
 from sandbox.base import WORKSPACE, EnforcedLimits, OutputCallback, RunResult, Stream
 from sandbox.deps import NPM_CACHE_MOUNT, WHEELHOUSE_MOUNT
 from sandbox.errors import PolicyError, SandboxError, SandboxUnavailable, SessionClosed
@@ -41,17 +42,7 @@ log = logging.getLogger(__name__)
 
 LABEL = "appliance.sandbox"
 TASK_LABEL = "appliance.task"
-# Git inside the container refuses a worktree owned by another uid without this.
-_BASE_ENV = {
-    "HOME": "/tmp",  # noqa: S108 - the container's own tmpfs
-    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-    "GIT_CONFIG_COUNT": "1",
-    "GIT_CONFIG_KEY_0": "safe.directory",
-    "GIT_CONFIG_VALUE_0": "*",
-    "PIP_NO_INDEX": "1",
-    "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-    "PYTHONDONTWRITEBYTECODE": "1",
-}
+T = TypeVar("T")
 # Grace after a command's timeout before the host side kills the whole container.
 _WATCHDOG_GRACE_S = 5.0
 
@@ -71,32 +62,28 @@ def map_podman_errors(what: str) -> Iterator[None]:
         raise SandboxUnavailable(f"{what}: cannot reach the Podman service ({exc})") from exc
 
 
-def grant_access(worktree: Path, uid: int) -> None:
-    """Let the container (host uid ``uid``) read and write the worktree, keeping its owner;
-    the default ACL makes files created later writable by both sides."""
-    me = os.geteuid()
-    entries = f"u:{uid}:rwX,d:u:{uid}:rwX" + ("" if me == 0 else f",d:u:{me}:rwX")
-    result = subprocess.run(
-        ["setfacl", "-R", "-m", entries, str(worktree)], capture_output=True, text=True, check=False
-    )
-    if result.returncode != 0:
-        raise SandboxUnavailable(
-            f"cannot grant the sandbox user access to {worktree}: {result.stderr.strip()} "
-            "(is the acl package installed and the filesystem mounted with ACLs?)"
-        )
-    allow_traverse(worktree, uid)
+def connection_lost(exc: BaseException) -> bool:
+    """Whether podman-py failed to reach the service at all (nothing was done there)."""
+    if isinstance(exc, APIError) and exc.response is None:
+        cause = exc.__cause__
+        return isinstance(cause, (OSError, APIError)) or "Unable to make connection" in str(exc)
+    return False
 
 
-def allow_traverse(path: Path, uid: int) -> None:
-    """Podman (as the sandbox user) must reach a mounted path: let it traverse (x only,
-    no listing) any ancestor that others may not enter."""
-    for parent in path.parents:
-        if parent.stat().st_mode & stat.S_IXOTH:
-            continue
-        subprocess.run(
-            ["setfacl", "-m", f"u:{uid}:x", str(parent)], check=False, capture_output=True
-        )
-        log.info("let the sandbox user traverse %s", parent)
+def _close_failed_socket(exc: BaseException) -> None:
+    """podman-py leaves the socket of a failed connect open (a ResourceWarning later):
+    close it; it is a local of a frame in the tracebacks of the error's chain."""
+    seen: BaseException | None = exc
+    for _ in range(20):
+        if seen is None:
+            break
+        tb = seen.__traceback__
+        while tb is not None:
+            for value in tb.tb_frame.f_locals.values():
+                if isinstance(value, socket.socket):
+                    value.close()
+            tb = tb.tb_next
+        seen = seen.__cause__ or seen.__context__
 
 
 class PodmanSandbox:
@@ -118,13 +105,32 @@ class PodmanSandbox:
                 self._client = PodmanClient(base_url=self.service.url, timeout=60)
             return self._client
 
+    def _reset_client(self) -> None:
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()  # type: ignore[no-untyped-call]
+
+    def call(self, what: str, fn: Callable[[PodmanClient], T]) -> T:
+        """``fn(client)`` with podman's errors translated. When the service does not
+        answer (it died since it was started), start it again and retry once: only calls
+        that did not reach it are retried, so nothing is done twice."""
+        with map_podman_errors(what):
+            try:
+                return fn(self.client)
+            except APIError as exc:
+                if not connection_lost(exc):
+                    raise
+                _close_failed_socket(exc)
+                log.warning("the Podman API service did not answer (%s): restarting it", str(exc))
+            self._reset_client()
+            return fn(self.client)
+
     def enforced_limits(self) -> EnforcedLimits:
-        ok, why = cgroups.can_manage()
-        return EnforcedLimits(memory=ok, pids=ok, cpu=ok, notes=(why,))
+        return spec.host_limits(self.user.uid)
 
     def image_exists(self, image: str) -> bool:
-        with map_podman_errors("checking the image"):
-            return bool(self.client.images.exists(image))
+        return self.call("checking the image", lambda c: bool(c.images.exists(image)))
 
     def open(
         self,
@@ -171,7 +177,7 @@ class PodmanSandbox:
                 }
             )
         cgroup_parent = None
-        if enforced.memory:
+        if enforced.via == spec.V1:
             cgroup_parent = cgroups.prepare(
                 task_id,
                 cgroups.Limits(
@@ -181,45 +187,63 @@ class PodmanSandbox:
                 gid=self.user.gid,
             )
         name = f"appliance-{cgroups.task_dir_name(task_id)}-{secrets.token_hex(3)}"
-        u = policy.ulimits
+        kwargs = spec.create_kwargs(
+            policy,
+            name=name,
+            mounts=mounts,
+            labels={LABEL: "1", TASK_LABEL: task_id},
+            enforced=enforced,
+            cgroup_parent=cgroup_parent,
+        )
         try:
-            with map_podman_errors("creating the sandbox container"):
-                container = self.client.containers.create(
-                    image=policy.image,
-                    name=name,
-                    command=["sleep", str(policy.session_max_s)],
-                    auto_remove=True,
-                    network_mode="none",
-                    cap_drop=["ALL"],
-                    no_new_privileges=True,
-                    read_only=True,
-                    mounts=mounts,
-                    ulimits=[
-                        {"Name": "nproc", "Soft": u.nproc, "Hard": u.nproc},
-                        {"Name": "fsize", "Soft": u.fsize_mb * 2**20, "Hard": u.fsize_mb * 2**20},
-                        {"Name": "cpu", "Soft": u.cpu_s, "Hard": u.cpu_s},
-                        {"Name": "nofile", "Soft": u.nofile, "Hard": u.nofile},
-                        {"Name": "data", "Soft": u.data_mb * 2**20, "Hard": u.data_mb * 2**20},
-                    ],
-                    cgroup_parent=cgroup_parent,
-                    stop_timeout=0,
-                    working_dir=WORKSPACE,
-                    environment=_BASE_ENV,
-                    labels={LABEL: "1", TASK_LABEL: task_id},
-                )
-                container.start()
+            container = self.call(
+                "creating the sandbox container", lambda c: c.containers.create(**kwargs)
+            )
+            self._start(container, name)
         except BaseException:
             if cgroup_parent:
-                cgroups.remove(task_id)
+                with contextlib.suppress(OSError):
+                    cgroups.remove(task_id)
             raise
+        cgroup_path = ""
+        if enforced.via == spec.V2 and enforced.memory:
+            with contextlib.suppress(SandboxError):
+                state = self.call(
+                    "inspecting the sandbox",
+                    lambda c: c.api.get(f"/containers/{container.id}/json").json(),
+                )
+                cgroup_path = str(state.get("State", {}).get("CgroupPath") or "")
         log.info("sandbox %s opened for task %s", name, task_id)
-        return PodmanSession(self, container, policy, task_id=task_id, enforced=enforced)
+        return PodmanSession(
+            self, container, policy, task_id=task_id, enforced=enforced, cgroup_path=cgroup_path
+        )
+
+    def _start(self, container: Container, name: str) -> None:
+        """Start a created container; one that does not start is removed at once."""
+        try:
+            self.call(
+                "starting the sandbox container",
+                lambda c: c.api.post(f"/containers/{container.id}/start").raise_for_status(),
+            )
+        except BaseException as exc:
+            with contextlib.suppress(SandboxError):
+                self.call("removing the container", lambda c: _force_remove(c, container.id or ""))
+            if isinstance(exc, SandboxError):
+                raise SandboxError(
+                    f"the sandbox container {name} was created but did not start; it was "
+                    f"removed ({exc.message})"
+                ) from exc
+            raise
 
     def cleanup_orphans(self) -> int:
         """Remove every sandbox container and task cgroup left behind (call at start-up)."""
         removed = 0
-        with map_podman_errors("listing sandbox containers"):
-            for container in self.client.containers.list(all=True, filters={"label": f"{LABEL}=1"}):
+        containers = self.call(
+            "listing sandbox containers",
+            lambda c: c.containers.list(all=True, filters={"label": f"{LABEL}=1"}),
+        )
+        with map_podman_errors("removing orphaned sandbox containers"):
+            for container in containers:
                 _force_remove(self.client, container.id or "")
                 removed += 1
         for name in cgroups.leftover_tasks():
@@ -230,9 +254,7 @@ class PodmanSandbox:
         return removed
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()  # type: ignore[no-untyped-call]
-            self._client = None
+        self._reset_client()
 
 
 def _force_remove(client: PodmanClient, container_id: str) -> None:
@@ -251,6 +273,7 @@ class PodmanSession:
         *,
         task_id: str,
         enforced: EnforcedLimits,
+        cgroup_path: str = "",
     ) -> None:
         self._sandbox = sandbox
         self._container = container
@@ -258,6 +281,7 @@ class PodmanSession:
         self.task_id = task_id
         self.enforced = enforced
         self.container_id = container.id or ""
+        self.cgroup_path = cgroup_path  # cgroup v2: where memory.events counts OOM kills
         self._closed = False
         self._removed = False
 
@@ -316,7 +340,7 @@ class PodmanSession:
         api = self._sandbox.client.api
         out = CappedBuffer(self.policy.output_cap_bytes)
         err = CappedBuffer(self.policy.output_cap_bytes)
-        ooms_before = cgroups.oom_kills(self.task_id) if self.enforced.memory else 0
+        ooms_before = self._oom_kills()
         started = time.monotonic()
         fired = threading.Event()
 
@@ -327,10 +351,8 @@ class PodmanSession:
 
         timer = threading.Timer(limit + _WATCHDOG_GRACE_S, watchdog)
         timer.daemon = True
+        exec_id = self._create_exec(body)
         with map_podman_errors("running a command in the sandbox"):
-            response = api.post(f"/containers/{self.container_id}/exec", data=json.dumps(body))
-            response.raise_for_status()
-            exec_id = response.json()["Id"]
             timer.start()
             stream = None
             try:
@@ -350,12 +372,20 @@ class PodmanSession:
                     raise
             finally:
                 timer.cancel()
+                if fired.is_set():  # the stream ends as the removal starts: let it finish
+                    timer.join(timeout=60)
                 if stream is not None:  # a frame reader may stop short of EOF: free the socket
                     stream.close()
             exit_code = -1 if fired.is_set() else self._exit_code(exec_id)
         duration = time.monotonic() - started
         timed_out = fired.is_set() or (exit_code in (137, -1) and duration >= limit - 0.05)
-        oom = self.enforced.memory and cgroups.oom_kills(self.task_id) > ooms_before
+        if timed_out and not fired.is_set():
+            self._reap()
+        ooms_after = self._oom_kills()
+        if ooms_before is not None and ooms_after is not None:
+            oom = ooms_after > ooms_before
+        else:  # a limit the kernel enforces but whose events cannot be read: SIGKILL says it
+            oom = self.enforced.memory and exit_code == 137 and not timed_out
         return RunResult(
             exit_code=exit_code,
             stdout=out.text(),
@@ -365,6 +395,47 @@ class PodmanSession:
             truncated=out.truncated or err.truncated,
             oom_killed=oom,
         )
+
+    def _reap(self) -> None:
+        """Kill what a timed-out command left running in the background (processes that
+        left its process group): everything but the container's main process, so that
+        nothing keeps burning the session's CPU or holding its files."""
+        with contextlib.suppress(SandboxError):
+            self.run("kill -KILL -1 2>/dev/null; true", timeout=10)
+
+    @property
+    def closed(self) -> bool:
+        """True once the session is closed or its container was removed."""
+        return self._closed
+
+    def _create_exec(self, body: dict[str, Any]) -> str:
+        def create(client: PodmanClient) -> str:
+            response = client.api.post(
+                f"/containers/{self.container_id}/exec", data=json.dumps(body)
+            )
+            response.raise_for_status()
+            return str(response.json()["Id"])
+
+        try:
+            return self._sandbox.call("running a command in the sandbox", create)
+        except SandboxError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, APIError) and cause.status_code in (404, 409):
+                # removed behind our back, or stopped: it outlived session_max_s
+                self._closed = True
+                raise SessionClosed(
+                    f"the sandbox container of task {self.task_id} is gone (it lives at most "
+                    f"{self.policy.session_max_s} s); open a new session"
+                ) from exc
+            raise
+
+    def _oom_kills(self) -> int | None:
+        """OOM kills counted so far, or None where the host does not say."""
+        if not self.enforced.memory:
+            return 0
+        if self.enforced.via == spec.V2:
+            return cgroups.v2_oom_kills(self.cgroup_path)
+        return cgroups.oom_kills(self.task_id)
 
     @staticmethod
     def _feed(
@@ -402,7 +473,7 @@ class PodmanSession:
         try:
             _force_remove(self._sandbox.client, self.container_id)
         finally:
-            if self.enforced.memory:
+            if self.enforced.via == spec.V1:
                 with contextlib.suppress(OSError):
                     cgroups.remove(self.task_id)
             log.info("sandbox for task %s closed", self.task_id)

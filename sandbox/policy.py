@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 HARD_TIMEOUT_CAP_S = 900.0
+# The default task budget (pipeline.max_minutes = 60); a session outliving it is orphaned.
+DEFAULT_SESSION_MAX_S = 3600
 DEFAULT_ENV_ALLOW = ("LANG", "LC_ALL", "TZ", "CI", "PYTHONHASHSEED", "PYTHONDONTWRITEBYTECODE")
 
 
@@ -45,7 +47,11 @@ class SandboxPolicy(BaseModel):
         description="Refuse to open a sandbox when memory/pids/CPU limits cannot be enforced.",
     )
     session_max_s: int = Field(
-        4 * 3600, ge=60, description="A container removes itself after this long, whatever happens."
+        DEFAULT_SESSION_MAX_S,
+        ge=60,
+        description="A container removes itself after this long, whatever happens: the "
+        "task's wall-clock budget (pipeline.max_minutes), so a killed appliance leaves no "
+        "idle container for longer than a task may take.",
     )
 
     @field_validator("timeout_s")

@@ -18,8 +18,8 @@ from fastapi.testclient import TestClient
 from appliance.api import create_app
 from appliance.config import load_settings
 from sandbox import cgroups
-from sandbox.errors import PolicyError, SessionClosed
-from sandbox.podman import PodmanSandbox, PodmanSession
+from sandbox.errors import PolicyError, SandboxError, SessionClosed
+from sandbox.podman import TASK_LABEL, PodmanSandbox, PodmanSession
 from sandbox.policy import SandboxPolicy, Ulimits
 from tests.graphs import scripted_graph
 from tests.servers import REPO_ROOT
@@ -255,3 +255,78 @@ def test_killed_appliance_leaves_no_container_after_next_start(
 def test_limits_are_really_enforced_on_this_host(podman_sandbox: PodmanSandbox) -> None:
     enforced = podman_sandbox.enforced_limits()
     assert (enforced.memory, enforced.pids, enforced.cpu) == (True, True, True), enforced.notes
+
+
+def _containers_of(sandbox: PodmanSandbox, task_id: str) -> list[object]:
+    return list(
+        sandbox.client.containers.list(all=True, filters={"label": f"{TASK_LABEL}={task_id}"})
+    )
+
+
+def test_commands_run_in_a_user_namespace(session: PodmanSession) -> None:
+    result = session.run("cat /proc/self/uid_map")
+    assert result.exit_code == 0, result.stderr
+    mappings = [line.split() for line in result.stdout.splitlines()]
+    assert mappings
+    assert ["0", "0", "4294967295"] not in mappings  # not the host's identity mapping
+    # Root inside is the sandbox user outside, never host root.
+    assert all(host != "0" for _inside, host, _count in mappings)
+
+
+def test_an_error_inside_the_with_block_still_removes_the_container(
+    podman_sandbox: PodmanSandbox, worktree: Path, policy: SandboxPolicy
+) -> None:
+    seen: list[int] = []
+
+    def fail_inside() -> None:
+        with podman_sandbox.open(worktree, policy, task_id="raise-test") as s:
+            assert s.run("true").exit_code == 0
+            seen.append(len(_containers_of(podman_sandbox, "raise-test")))
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        fail_inside()
+    assert seen == [1]
+    assert _containers_of(podman_sandbox, "raise-test") == []
+    assert "task-raise-test" not in cgroups.leftover_tasks()
+
+
+def test_command_that_stops_its_timeout_is_ended_by_removing_the_container(
+    podman_sandbox: PodmanSandbox, worktree: Path, policy: SandboxPolicy
+) -> None:
+    session = podman_sandbox.open(worktree, policy, task_id="watchdog-test")
+    try:
+        # Stopping the in-container `timeout` (the exec's main process) keeps the exec
+        # open past its limit: the host-side watchdog must remove the whole container.
+        result = session.run("kill -STOP $PPID; sleep 300", timeout=1)
+        assert result.timed_out
+        assert _containers_of(podman_sandbox, "watchdog-test") == []
+        with pytest.raises(SessionClosed):
+            session.run("true")
+    finally:
+        session.close()
+    assert "task-watchdog-test" not in cgroups.leftover_tasks()
+    _host_still_usable()
+
+
+def test_background_work_of_a_timed_out_command_is_killed(session: PodmanSession) -> None:
+    # A new session escapes the process group that the timeout kills.
+    result = session.run("setsid sh -c 'while :; do :; done' & wait", timeout=1)
+    assert result.timed_out
+    left = session.run("grep -l 'whil[e]' /proc/[0-9]*/cmdline")
+    assert left.stdout == ""
+    assert session.run("echo next").stdout == "next\n"
+
+
+def test_container_that_cannot_start_is_removed_with_a_clear_error(
+    podman_sandbox: PodmanSandbox, worktree: Path
+) -> None:
+    # An rlimit above the hard limit cannot be set by a rootless runtime: create works,
+    # start fails.
+    hard = resource.getrlimit(resource.RLIMIT_NPROC)[1]
+    assert hard != resource.RLIM_INFINITY, "this check needs a finite nproc hard limit"
+    policy = SandboxPolicy(memory_mb=256, pids=128, ulimits=Ulimits(nproc=hard * 4))
+    with pytest.raises(SandboxError, match="was created but did not start; it was removed"):
+        podman_sandbox.open(worktree, policy, task_id="nostart-test")
+    assert _containers_of(podman_sandbox, "nostart-test") == []
+    assert "task-nostart-test" not in cgroups.leftover_tasks()
