@@ -82,10 +82,24 @@ class EndpointSettings(_Section):
         return {"base_url": value} if isinstance(value, str) else value
 
 
+class GpuSettings(_Section):
+    """One GPU of the inventory `appliance models plan` sizes for."""
+
+    name: str = Field(min_length=1, description="GPU name, e.g. 'NVIDIA H100 80GB HBM3'.")
+    memory_gib: float = Field(
+        gt=0, description="Memory in GiB (nvidia-smi's memory.total in MiB / 1024), e.g. 79.6."
+    )
+
+
 class ModelsSettings(_Section):
     endpoints: list[EndpointSettings] = Field(
         default_factory=list,
         description="Model servers, primary first (a vLLM server, then a fallback).",
+    )
+    gpus: list[GpuSettings] = Field(
+        default_factory=list,
+        description="GPU inventory for `appliance models plan/unit/serve` when nvidia-smi "
+        "cannot be asked (another host, a container); empty = ask nvidia-smi.",
     )
     cpu_fallback: bool = Field(
         True,

@@ -21,6 +21,7 @@ from appliance.index.service import IndexService
 from appliance.jobs import JobScheduler
 from appliance.jobs.forge_publish import branch_host_for, publisher_for
 from appliance.logs import redactor
+from appliance.pipeline.sandboxes import TaskSandboxes
 from appliance.runner import EventHub, Graph, TaskRunner, load_graph
 from appliance.store import migrate
 from appliance.store.db import Database
@@ -55,12 +56,14 @@ class Appliance:
         self.model_monitor: EndpointMonitor | None = None
         self._monitor_task: asyncio.Task[None] | None = None
         self._sandbox: Any = None
+        #: the sandbox of each running task, shared by its nodes (one container per task)
+        self.task_sandboxes = TaskSandboxes()
         self.runner = TaskRunner(
             db=self.db,
             graph=graph or load_graph(settings.runner.graph),
             hub=self.hub,
             concurrency=settings.runner.concurrency,
-            services={"appliance": self, **(services or {})},
+            services={"appliance": self, "task_stopped": self._task_stopped, **(services or {})},
         )
         #: the nightly maintenance jobs; the pipeline's seams go into ``jobs.services``
         self.jobs = JobScheduler(settings=settings, db=self.db, index=self.index)
@@ -115,7 +118,14 @@ class Appliance:
             return
         self.model_server = server
         self.model_endpoints = [
-            EndpointSettings(base_url=server.base_url, model=server.model, kind="llamacpp")
+            # the context llama.cpp really serves: budgeting against more would let through
+            # prompts the server rejects (HTTP 400, not retried)
+            EndpointSettings(
+                base_url=server.base_url,
+                model=server.model,
+                kind="llamacpp",
+                context_length=server.ctx,
+            )
         ]
         log.warning(
             "no model endpoint configured and no GPU: serving the CPU demo model %s at %s "
@@ -130,6 +140,11 @@ class Appliance:
 
         delivered = await poll_review_comments(self)
         return f"{delivered} task(s) got review feedback"
+
+    async def _task_stopped(self, task_id: str) -> None:
+        """The runner's hook when a task stops running (done, failed, waiting for a
+        person): its container goes."""
+        await asyncio.to_thread(self.task_sandboxes.release, task_id)
 
     def sandbox(self) -> Any:
         """The sandbox tasks run commands in: ``services["sandbox"]`` when given (tests),
@@ -193,6 +208,7 @@ class Appliance:
             self.model_server = None
         await self.jobs.stop()
         await self.runner.stop()
+        await asyncio.to_thread(self.task_sandboxes.release_all)
         await asyncio.to_thread(self.index.close)
         if self._sandbox is not None:
             self._sandbox.close()

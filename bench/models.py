@@ -20,11 +20,15 @@ server that is already running instead (a vLLM one on a GPU machine, say). It me
    ``timings.prompt_per_second``. Every decode and prefill prompt starts with a distinct
    prefix (and llama.cpp is sent ``cache_prompt: false``) so no prompt cache shortens it.
 
-Figures are medians over the repetitions. On a GPU server, ``--weights-gib`` (bytes of model
-weights read per decoded token) and ``--hbm-gbps`` (the GPU's memory bandwidth, GB/s) give
-the memory-bandwidth limit of single-stream decode, limit tokens/s = bandwidth / weight
-bytes, and decode tokens/s as a fraction of it; target >= 70 %. Without them that target is
-reported as not measured.
+Figures are medians over the repetitions. On a GPU server, the bytes of weights read per
+decoded token (``--variant KEY`` takes them from the catalog, ``--weights-gib`` gives them by
+hand) and ``--hbm-gbps`` (one GPU's memory bandwidth, GB/s) give the memory-bandwidth limit of
+single-stream decode, limit tokens/s = tp x bandwidth / bytes per token, and decode tokens/s
+as a fraction of it; target >= 70 %. With ``--tp N`` each of the N GPUs reads its 1/N of the
+weights at once, so the bandwidth scales with N. A mixture-of-experts model (DeepSeek-Coder-V2-
+Lite) reads only its active parameters per token: ``--variant`` counts those bytes
+(weight bytes x active / total parameters). Without these options that target is reported as
+not measured.
 
 Missed targets are reported, not fatal. Exit status: 0 when the run completed, 2 when the
 server could not be started or reached, 1 when the harness itself broke.
@@ -33,6 +37,8 @@ server could not be started or reached, 1 when the harness itself broke.
     .venv/bin/python bench/models.py --calls 10 --reps 2 --json
     .venv/bin/python bench/models.py --base-url http://127.0.0.1:8000/v1 --model qwen \\
         --kind vllm --weights-gib 15.2 --hbm-gbps 3350
+    .venv/bin/python bench/models.py --base-url http://127.0.0.1:8000/v1 --model qwen \\
+        --kind vllm --variant qwen2.5-coder-32b:awq --tp 2 --hbm-gbps 1008
 """
 
 from __future__ import annotations
@@ -57,6 +63,7 @@ from typing import Any
 import httpx
 
 from bench.figures import ms_text, percentile, rounded
+from models.catalog import VARIANTS, Variant, variant
 from models.client import Endpoint, Kind, ModelClient
 from models.errors import LlamaCppError
 from models.llamacpp import LlamaCppServer, default_threads, smollm2_gguf
@@ -300,6 +307,35 @@ async def measure(ep: Endpoint, args: argparse.Namespace) -> dict[str, Any]:
         }
 
 
+# --- the memory-bandwidth limit --------------------------------------------------------
+
+
+def bytes_per_token(v: Variant) -> float:
+    """Weight bytes one decoded token reads: all weights of a dense model, the active
+    parameters' share of them for a mixture of experts."""
+    return v.weight_bytes * v.model.active_params / v.model.params
+
+
+def bandwidth_limit_tps(weight_bytes_per_token: float, hbm_gbps: float, tp: int = 1) -> float:
+    """Single-stream decode limit: ``tp`` GPUs each read 1/tp of the weights per token in
+    parallel at ``hbm_gbps`` GB/s, so tokens/s = tp x bandwidth / bytes per token."""
+    if weight_bytes_per_token <= 0 or hbm_gbps <= 0 or tp <= 0:
+        raise ValueError("bytes per token, bandwidth and tp must be positive")
+    return tp * hbm_gbps * 1e9 / weight_bytes_per_token
+
+
+def weight_source(args: argparse.Namespace) -> tuple[float, str] | None:
+    """Bytes per token and where they came from, or None when not given."""
+    if args.variant:
+        chosen = variant(args.variant)
+        moe = chosen.model.active_params != chosen.model.params
+        what = f"catalog {chosen.key}" + (" (active parameters, MoE)" if moe else "")
+        return bytes_per_token(chosen), what
+    if args.weights_gib:
+        return args.weights_gib * 2**30, f"--weights-gib {args.weights_gib:g}"
+    return None
+
+
 # --- the report ----------------------------------------------------------------------
 
 
@@ -309,13 +345,16 @@ def figures(
     dec = measured["decode"]
     decode_tps = dec["server_tps"] if dec["server_tps"] is not None else dec["measured_tps"]
     bandwidth: dict[str, Any]
-    if args.weights_gib and args.hbm_gbps:
-        weight_bytes = args.weights_gib * 2**30
-        limit = args.hbm_gbps * 1e9 / weight_bytes
+    weights = weight_source(args)
+    if weights is not None and args.hbm_gbps:
+        weight_bytes, source = weights
+        limit = bandwidth_limit_tps(weight_bytes, args.hbm_gbps, args.tp)
         fraction = decode_tps / limit if decode_tps is not None else None
         bandwidth = {
-            "weights_gib": args.weights_gib,
+            "bytes_per_token_gb": round(weight_bytes / 1e9, 3),
+            "weights_from": source,
             "hbm_gbps": args.hbm_gbps,
+            "tp": args.tp,
             "limit_tps": round(limit, 1),
             "decode_tps": decode_tps,
             "fraction": rounded(fraction, 3),
@@ -392,7 +431,8 @@ def render(fig: dict[str, Any]) -> str:
         out.append(f"memory-bandwidth limit: {bw['note']}")
     else:
         out.append(
-            f"memory-bandwidth limit: {bw['hbm_gbps']:g} GB/s / {bw['weights_gib']:g} GiB = "
+            f"memory-bandwidth limit: {bw['tp']} x {bw['hbm_gbps']:g} GB/s / "
+            f"{bw['bytes_per_token_gb']:g} GB per token ({bw['weights_from']}) = "
             f"{bw['limit_tps']:.1f} tok/s; decode {num(bw['decode_tps'])} tok/s = "
             f"{bw['fraction']:.1%} of it"
         )
@@ -457,7 +497,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--weights-gib", type=float, default=None, help="model weight size, GiB (GPU server)"
     )
     parser.add_argument(
-        "--hbm-gbps", type=float, default=None, help="GPU memory bandwidth, GB/s (GPU server)"
+        "--variant",
+        default=None,
+        choices=[v.key for v in VARIANTS],
+        metavar="KEY",
+        help="catalog variant served (e.g. qwen2.5-coder-32b:fp8): weight bytes per token "
+        "from the catalog, active parameters only for MoE (instead of --weights-gib)",
+    )
+    parser.add_argument(
+        "--tp", type=int, default=1, help="tensor-parallel GPUs (bandwidth scales with them)"
+    )
+    parser.add_argument(
+        "--hbm-gbps", type=float, default=None, help="one GPU's memory bandwidth, GB/s"
     )
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = parser.parse_args(argv)
@@ -467,10 +518,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--warmup must be >= 0 and --timeout positive")
     if args.base_url and not args.model:
         parser.error("--base-url needs --model")
-    if (args.weights_gib is None) != (args.hbm_gbps is None):
-        parser.error("give both --weights-gib and --hbm-gbps, or neither")
-    if args.weights_gib is not None and min(args.weights_gib, args.hbm_gbps) <= 0:
-        parser.error("--weights-gib and --hbm-gbps must be positive")
+    if args.weights_gib is not None and args.variant is not None:
+        parser.error("give --variant or --weights-gib, not both")
+    weights_given = args.weights_gib is not None or args.variant is not None
+    if weights_given != (args.hbm_gbps is not None):
+        parser.error("give --hbm-gbps with --variant or --weights-gib, or none of them")
+    if args.hbm_gbps is not None and args.hbm_gbps <= 0:
+        parser.error("--hbm-gbps must be positive")
+    if args.weights_gib is not None and args.weights_gib <= 0:
+        parser.error("--weights-gib must be positive")
+    if args.tp <= 0:
+        parser.error("--tp must be positive")
     return args
 
 

@@ -55,6 +55,7 @@ from models.errors import (
     ModelUnavailable,
     StreamInterrupted,
 )
+from models.server_info import aserved_context_length, quote
 from models.wire import (
     ChatResult,
     ToolCall,
@@ -211,6 +212,13 @@ class ModelClient:
         except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError) as exc:
             log.debug("tokenize on %s failed (%s); estimating", ep.label, type(exc).__name__)
             return estimate_tokens(text)
+
+    async def served_context_length(self, ep: Endpoint | None = None) -> int | None:
+        """The context length ``ep``'s server (default: the primary) really serves: vLLM's
+        ``max_model_len``, llama.cpp's ``n_ctx``; None when the server does not say.
+        Compare it with :attr:`Endpoint.context_length` (see :mod:`models.server_info`)."""
+        ep = self.endpoints[0] if ep is None else ep
+        return await aserved_context_length(self._http, ep)
 
     async def prompt_tokens(self, messages: Sequence[Message]) -> int:
         """Tokens of a chat prompt: its contents plus a per-message template allowance."""
@@ -534,9 +542,9 @@ class ModelClient:
         try:
             data = resp.json()
         except ValueError as exc:
-            raise _Transient("response body is not JSON") from exc
+            raise _Transient(f"response body is not JSON: {quote(resp.text)!r}") from exc
         if not isinstance(data, dict):
-            raise _Transient("response body is not a JSON object")
+            raise _Transient(f"response body is not a JSON object: {quote(resp.text)!r}")
         return data
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:

@@ -13,6 +13,8 @@ Hierarchy::
     │                             message is written to be fed back to the model
     ├── ModelRequestError         the server rejected a request (4xx other than 429)
     ├── ModelUnavailable          no endpoint answered (retries spent, breakers open)
+    ├── NotAModelList             GET /v1/models answered something else than the OpenAI
+    │                             model list (the message quotes its start)
     └── StreamInterrupted         a stream broke after part of it reached the caller
 
 Callers catch ``ModelsError`` to turn any of these into a user-facing message.
@@ -71,6 +73,10 @@ class ModelUnavailable(ModelsError):
     def __init__(self, message: str, *, failures: Sequence[str] = ()) -> None:
         super().__init__(message)
         self.failures = list(failures)
+
+
+class NotAModelList(ModelsError):
+    """``GET /v1/models`` answered something that is not the OpenAI model list."""
 
 
 class StreamInterrupted(ModelsError):

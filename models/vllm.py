@@ -11,7 +11,10 @@
 * **Quadlet**: the unit mounts the model directory read-only at ``/models/<dir name>``, passes
   all GPUs through NVIDIA CDI (``nvidia.com/gpu=all``), publishes the API on host loopback only,
   and waits (``Notify=healthy``) for the container's health check on ``/health``; loading
-  weights is slow, hence ``TimeoutStartSec=900``.
+  weights is slow, hence ``TimeoutStartSec=900``. ``Entrypoint=`` and ``Notify=healthy`` came
+  with Podman 5.0 (Quadlet itself with 4.4): the unit needs :data:`MIN_PODMAN`, and the Ansible
+  models role checks for it before installing units. Each unit's container is named after its
+  served model (``vllm-<name>``), so several served models do not collide.
 * **Readiness** (:func:`wait_ready`): ``/health`` answers 200 *and* ``/v1/models`` lists the
   served name. ``/health`` alone does not prove the model is loaded.
 * **Metrics** (:func:`parse_metrics`): running/waiting requests, KV-cache usage and mean time to
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from pathlib import Path
 
@@ -46,6 +50,10 @@ NGRAM_SPECULATIVE_CONFIG: dict[str, object] = {
 }
 
 _PREFIX_CACHING = "--enable-prefix-caching"
+
+#: oldest Podman whose Quadlet knows every key of :func:`quadlet_unit` (``Entrypoint=`` and
+#: ``Notify=healthy`` arrived in 5.0); the Ansible models role checks the same version
+MIN_PODMAN = "5.0"
 
 
 class VllmNotReady(ModelsError):
@@ -117,6 +125,16 @@ def container_model_path(model_dir: Path) -> str:
     return f"{CONTAINER_MODELS_DIR}/{model_dir.name}"
 
 
+_CONTAINER_NAME_BAD = re.compile(r"[^a-zA-Z0-9_.-]+")
+
+
+def container_name_for(served_name: str) -> str:
+    """The default container name of a served model: ``vllm-<served name>``, with every run of
+    characters Podman does not allow in a name replaced by ``-``."""
+    cleaned = _CONTAINER_NAME_BAD.sub("-", served_name).strip("-.")
+    return f"vllm-{cleaned}" if cleaned else "vllm"
+
+
 def quadlet_unit(
     plan: Plan,
     *,
@@ -124,7 +142,7 @@ def quadlet_unit(
     model_dir: Path,
     served_name: str,
     port: int = DEFAULT_PORT,
-    container_name: str = "vllm",
+    container_name: str | None = None,
     ngram_speculation: bool = False,
     shm_size: str = "16g",
 ) -> str:
@@ -132,8 +150,11 @@ def quadlet_unit(
 
     ``model_dir`` (absolute, on the host) is mounted read-only; the API is published on
     ``127.0.0.1:<port>`` of the host only. The image's entrypoint is replaced by ``vllm`` so the
-    command does not depend on how the image sets it.
+    command does not depend on how the image sets it. ``container_name`` defaults to
+    :func:`container_name_for` the served name. Needs Podman :data:`MIN_PODMAN` or newer.
     """
+    if container_name is None:
+        container_name = container_name_for(served_name)
     if not model_dir.is_absolute():
         raise ValueError(f"model_dir must be an absolute path: {model_dir}")
     if not model_dir.name:
@@ -155,6 +176,7 @@ def quadlet_unit(
     assert argv[0] == "vllm"
     variant = plan.variant
     lines = [
+        f"# Needs Podman {MIN_PODMAN}+ (Quadlet Entrypoint= and Notify=healthy).",
         "[Unit]",
         f"Description=vLLM serving {variant.model.name} {variant.precision} as {served_name}",
         "",

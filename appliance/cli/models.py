@@ -12,32 +12,47 @@ import typer
 from appliance.cli.common import fail, friendly
 from appliance.config import load_settings
 from models.errors import ModelsError
-from models.sizing import DEFAULT_CONTEXT, DEFAULT_SESSIONS, Plan, parse_nvidia_smi, plan
+from models.sizing import (
+    DEFAULT_CONTEXT,
+    DEFAULT_SESSIONS,
+    Gpu,
+    Plan,
+    parse_nvidia_smi,
+    plan,
+)
 from models.vllm import quadlet_unit
 
 models_app = typer.Typer(help="Model sizing and serving.", no_args_is_help=True)
 _QUERY = ["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader,nounits"]
 
 
-def _inventory(gpus_file: Path | None) -> str:
+def _inventory(gpus_file: Path | None) -> list[Gpu]:
+    """The GPUs to plan for: --gpus-file when given, else models.gpus from the settings,
+    else what nvidia-smi reports."""
     if gpus_file is not None:
-        return gpus_file.read_text()
+        return parse_nvidia_smi(gpus_file.read_text())
+    configured = load_settings().models.gpus
+    if configured:
+        return [Gpu(name=g.name, memory_mib=round(g.memory_gib * 1024)) for g in configured]
     if shutil.which("nvidia-smi") is None:
         raise fail(
-            "no nvidia-smi on this host: pass --gpus-file with lines like "
-            "'NVIDIA H100 80GB HBM3, 81559' (name, MiB), or use the CPU default"
+            "no nvidia-smi on this host: list the GPUs in the settings (models.gpus, e.g. "
+            'APPLIANCE_MODELS__GPUS=\'[{"name": "NVIDIA H100", "memory_gib": 79.6}]\'), '
+            "pass --gpus-file with lines like 'NVIDIA H100 80GB HBM3, 81559' (name, MiB), "
+            "or use the CPU default"
         )
     result = subprocess.run(_QUERY, capture_output=True, text=True, check=False, timeout=30)
     if result.returncode != 0:
         raise fail(f"nvidia-smi failed: {result.stderr.strip()[:300]}")
-    return result.stdout
+    return parse_nvidia_smi(result.stdout)
 
 
 _GpusFile = Annotated[
     Path | None,
     typer.Option(
         "--gpus-file",
-        help="nvidia-smi CSV (name, memory MiB) instead of asking nvidia-smi here.",
+        help="nvidia-smi CSV (name, memory MiB) instead of models.gpus from the settings or "
+        "asking nvidia-smi here.",
     ),
 ]
 _Context = Annotated[int, typer.Option(min=1024, help="Target context, tokens.")]
@@ -52,7 +67,7 @@ _Ngram = Annotated[bool, typer.Option("--ngram", help="N-gram speculative decodi
 
 def _plan(gpus_file: Path | None, context: int, sessions: int) -> Plan:
     try:
-        return plan(parse_nvidia_smi(_inventory(gpus_file)), context=context, sessions=sessions)
+        return plan(_inventory(gpus_file), context=context, sessions=sessions)
     except ModelsError as exc:
         raise fail(str(exc)) from exc
 
@@ -82,8 +97,13 @@ def unit_command(
     context: _Context = DEFAULT_CONTEXT,
     sessions: _Sessions = DEFAULT_SESSIONS,
     ngram: _Ngram = False,
+    container_name: Annotated[
+        str | None,
+        typer.Option(help="Podman container name (default: vllm-<served name>)."),
+    ] = None,
 ) -> None:
-    """Print the Podman Quadlet .container unit that serves the planned model with vLLM."""
+    """Print the Podman Quadlet .container unit that serves the planned model with vLLM
+    (it needs Podman 5.0 or newer)."""
     chosen = _plan(gpus_file, context, sessions)
     try:
         unit = quadlet_unit(
@@ -92,6 +112,7 @@ def unit_command(
             model_dir=model_dir,
             served_name=served_name,
             port=port,
+            container_name=container_name,
             ngram_speculation=ngram,
         )
     except ValueError as exc:

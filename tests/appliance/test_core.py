@@ -30,6 +30,11 @@ def test_without_endpoint_or_gpu_the_cpu_demo_model_serves_beside_the_appliance(
             appliance.model_client.chat, [{"role": "user", "content": "Say hi."}]
         )
         assert reply.text
+        # prompts are budgeted against the context llama.cpp really serves, not a default
+        served = client.portal.call(appliance.model_client.served_context_length)
+        assert served == server.ctx
+        assert endpoint.context_length == served
+        assert appliance.model_client.context_length == served
         # the API says plainly that this is the demo model
         client.portal.call(appliance.model_monitor.poll_once)
         token = make_tokens(appliance.db).viewer

@@ -101,6 +101,59 @@ async def test_backoff_sequence_and_at_most_three_retries(server: ScriptedServer
     assert len(server.requests) == 4
 
 
+async def test_default_backoff_is_1_2_4_seconds_and_three_retries(
+    server: ScriptedServer,
+) -> None:
+    server.add(Reply(503, error_body("overloaded", code=503)))
+    sleeps = Sleeps()  # records the delays instead of waiting them
+    endpoint = Endpoint(base_url=server.url, model="coder", kind="vllm")
+    async with ModelClient([endpoint], sleep=sleeps) as client:  # the defaults otherwise
+        with pytest.raises(ModelUnavailable, match="overloaded"):
+            await client.chat(MSGS)
+    assert sleeps.delays == [1.0, 2.0, 4.0]
+    assert len(server.requests) == 4
+
+
+HTML_PAGE = b"<html><body><h1>502 Bad Gateway</h1>nginx</body></html>"
+
+
+async def test_a_200_that_is_not_json_is_retried(server: ScriptedServer) -> None:
+    server.add(Reply(body=HTML_PAGE), Reply(json=completion("fine")))
+    sleeps = Sleeps()
+    async with make(server.url, sleeps=sleeps) as client:
+        assert (await client.chat(MSGS)).text == "fine"
+    assert sleeps.delays == [0.01]
+    assert len(server.requests) == 2
+
+
+async def test_a_200_that_is_not_json_falls_back_to_the_secondary(
+    server: ScriptedServer,
+) -> None:
+    with ScriptedServer([Reply(body=HTML_PAGE)]) as primary:
+        server.add(Reply(json=completion("from secondary")))
+        async with make(primary.url, server.url, max_retries=1) as client:
+            result = await client.chat(MSGS)
+        assert len(primary.requests) == 2  # tried, retried, then given up on
+    assert result.text == "from secondary"
+    assert result.endpoint.base_url == server.url
+
+
+async def test_when_every_endpoint_answers_html_the_error_says_so(
+    server: ScriptedServer,
+) -> None:
+    server.add(Reply(body=HTML_PAGE))
+    with ScriptedServer([Reply(body=HTML_PAGE)]) as primary:
+        async with make(primary.url, server.url, max_retries=1) as client:
+            with pytest.raises(ModelUnavailable) as caught:
+                await client.chat(MSGS)
+    message = caught.value.message
+    assert message.startswith("no model endpoint answered")
+    quoted = "response body is not JSON: '<html><body><h1>502 Bad Gateway</h1>nginx"
+    assert f"vllm:{primary.url}: {quoted}" in message
+    assert f"vllm:{server.url}: {quoted}" in message
+    assert len(caught.value.failures) == 4
+
+
 async def test_429_honours_retry_after(server: ScriptedServer) -> None:
     server.add(
         Reply(429, error_body("slow down", code=429), headers={"Retry-After": "3"}),

@@ -17,6 +17,8 @@ from models.catalog import variant
 from models.errors import ModelsError
 from models.sizing import Gpu, Plan, plan
 from models.vllm import (
+    MIN_PODMAN,
+    container_name_for,
     parse_metrics,
     quadlet_unit,
     serve_argv,
@@ -24,6 +26,7 @@ from models.vllm import (
     systemd_quote,
     wait_ready,
 )
+from tests.servers import REPO_ROOT
 
 H100 = Gpu("NVIDIA H100 80GB HBM3", 81_559)
 RTX4090 = Gpu("NVIDIA GeForce RTX 4090", 24_564)
@@ -128,6 +131,7 @@ def test_env_is_offline() -> None:
 
 
 EXPECTED_UNIT = """\
+# Needs Podman 5.0+ (Quadlet Entrypoint= and Notify=healthy).
 [Unit]
 Description=vLLM serving Qwen2.5-Coder-32B-Instruct fp8 as coder
 
@@ -170,10 +174,44 @@ def test_quadlet_unit_full_text_with_speculation() -> None:
         model_dir=MODEL_DIR,
         served_name="coder",
         port=8001,
-        container_name="vllm-coder",
         ngram_speculation=True,
     )
     assert unit == EXPECTED_UNIT
+
+
+def test_each_served_model_gets_its_own_container_name() -> None:
+    def name_in(unit: str) -> str:
+        [line] = [x for x in unit.splitlines() if x.startswith("ContainerName=")]
+        return line.removeprefix("ContainerName=")
+
+    def unit_for(served: str, container_name: str | None = None) -> str:
+        return quadlet_unit(
+            h100_plan(),
+            image="img",
+            model_dir=MODEL_DIR,
+            served_name=served,
+            container_name=container_name,
+        )
+
+    assert name_in(unit_for("coder")) == "vllm-coder"
+    assert name_in(unit_for("reviewer")) == "vllm-reviewer"
+    # characters Podman refuses in a container name are replaced
+    assert name_in(unit_for("Qwen/Qwen2.5-Coder 32B")) == "vllm-Qwen-Qwen2.5-Coder-32B"
+    assert container_name_for("ünïcode:tag") == "vllm-n-code-tag"
+    assert name_in(unit_for("coder", container_name="llm-main")) == "llm-main"
+
+
+def test_the_ansible_preflight_asks_for_the_podman_the_unit_needs() -> None:
+    """The unit uses Entrypoint= and Notify=healthy (Podman 5.0); the models role must refuse
+    older Podman before installing it, not let systemd fail on unknown keys later."""
+    tasks = (REPO_ROOT / "ansible/roles/models/tasks/main.yml").read_text()
+    assert f'quadlet_min_podman: "{MIN_PODMAN}"' in tasks
+    unit = quadlet_unit(h100_plan(), image="img", model_dir=MODEL_DIR, served_name="coder")
+    assert "Entrypoint=vllm\n" in unit
+    assert "Notify=healthy\n" in unit
+    assert MIN_PODMAN == "5.0"
+    check = (REPO_ROOT / "ansible/roles/models/tasks/quadlet_check.yml").read_text()
+    assert "quadlet_version is version(quadlet_min, '>=')" in check
 
 
 def test_quadlet_without_speculation_and_bad_inputs() -> None:
