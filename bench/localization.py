@@ -3,9 +3,11 @@
     .venv/bin/python bench/localization.py --cases FILE.jsonl [--no-embed] [--cache DIR]
 
 Each line of FILE.jsonl is ``{"repo_dir": ..., "query": ..., "gold_files": [...]}``: a
-repository directory (a git work tree at the commit before the change, or any directory),
-the request or issue text, and the repository-relative paths the real fix changed. Each
-distinct repo_dir is indexed once (cached under ``--cache``, keyed by its path and commit).
+repository directory (a git work tree at the commit before the change, or any directory;
+absolute, or relative to the current directory or else to FILE.jsonl's folder), the request
+or issue text, and the repository-relative paths the real fix changed. Each repository is
+mirrored and indexed once (cached under ``--cache``); the worktrees of one repository share
+its index, which an incremental update brings to each case's commit.
 
 Printed as JSON: for the appliance's hybrid search and for a plain BM25-over-files baseline
 computed in the same run (``bm25s`` with its default English tokenizer over each file's
@@ -26,11 +28,17 @@ import argparse
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from appliance.index.indexer import RepoIndex
+from appliance.index.query import strip_dot_slash
 from appliance.index.search import search
-from bench.repos import cache_key, open_repo
+from appliance.index.types import Embedder
+from appliance.repos.mirror import GitRepo
+from bench.repos import cache_key, mirror_repo
+
+if TYPE_CHECKING:
+    from appliance.index.vectors import VectorStore
 
 K = 10
 
@@ -73,6 +81,21 @@ class PlainBm25:
         return [self.paths[int(d)] for d, s in zip(docs[0], scores[0], strict=True) if s > 0]
 
 
+def resolve_repo_dir(value: str, cases_file: Path) -> Path:
+    """``repo_dir`` as written: absolute, else relative to the current directory, else to
+    the folder of the cases file (so a committed case file can name fixtures beside it)."""
+    path = Path(value).expanduser()
+    if path.is_absolute() or path.is_dir():
+        return path.resolve()
+    beside = cases_file.parent / path
+    if beside.is_dir():
+        return beside.resolve()
+    raise SystemExit(
+        f"{cases_file}: repo_dir {value!r} is no directory, neither under the current "
+        f"directory nor under {cases_file.parent}"
+    )
+
+
 def load_cases(path: Path) -> list[dict[str, Any]]:
     cases = []
     for n, line in enumerate(path.read_text().splitlines(), 1):
@@ -82,32 +105,70 @@ def load_cases(path: Path) -> list[dict[str, Any]]:
         missing = {"repo_dir", "query", "gold_files"} - set(case)
         if missing:
             raise SystemExit(f"{path}:{n}: missing {', '.join(sorted(missing))}")
+        case["repo_dir"] = resolve_repo_dir(case["repo_dir"], path)
         cases.append(case)
     return cases
 
 
-def prepare(repo_dir: Path, cache_root: Path, embed: bool) -> RepoIndex:
-    vectors = embedder = None
-    cache = cache_root / cache_key(repo_dir)
-    if embed:
-        from appliance.index.embed import make_embedder
-        from appliance.index.vectors import VectorStore
+class Repositories:
+    """One mirror and one index per repository, cached under ``cache_root``. A case's
+    ``repo_dir`` is brought to its own commit: the worktrees of one repository (one per case
+    of ``history_cases.py``) share an index that moves between commits incrementally, so only
+    the files that differ are parsed and embedded again."""
 
-        embedder = make_embedder(cache_dir=cache_root / "models")
-        vectors = VectorStore(cache / "chroma")
-    mirror, commit, index = open_repo(repo_dir, cache, vectors=vectors, embedder=embedder)
-    began = time.perf_counter()
-    report = index.update(mirror, commit)
-    if report.mode != "unchanged":
-        print(f"indexed {repo_dir}: {report.summary()}", file=sys.stderr)
-    if embed:
-        done = index.embed_pending(
-            progress=lambda s, d, t: print(f"\r  embeddings {d}/{t}", end="", file=sys.stderr)
-        )
-        if done:
-            print(file=sys.stderr)
-    print(f"  ready in {time.perf_counter() - began:.1f}s", file=sys.stderr)
-    return index
+    def __init__(self, cache_root: Path, embed: bool) -> None:
+        self.cache_root = cache_root
+        self.embed = embed
+        self.embedder: Embedder | None = None
+        self.indexes: dict[str, tuple[RepoIndex, VectorStore | None]] = {}
+        self.commits: dict[Path, tuple[str, GitRepo, str]] = {}  # repo_dir → key, mirror, commit
+        self.baselines: dict[str, tuple[str, PlainBm25]] = {}  # key → commit, its baseline
+
+    def prepare(self, repo_dir: Path) -> tuple[RepoIndex, PlainBm25]:
+        if repo_dir not in self.commits:
+            key = cache_key(repo_dir)
+            mirror, commit = mirror_repo(repo_dir, self.cache_root / key)
+            self.commits[repo_dir] = (key, mirror, commit)
+        key, mirror, commit = self.commits[repo_dir]
+        index = self._index(key)
+        began = time.perf_counter()
+        report = index.update(mirror, commit)
+        if report.mode != "unchanged":
+            print(f"indexed {repo_dir}: {report.summary()}", file=sys.stderr)
+        if self.embed:
+            done = index.embed_pending(
+                progress=lambda s, d, t: print(f"\r  embeddings {d}/{t}", end="", file=sys.stderr)
+            )
+            if done:
+                print(file=sys.stderr)
+        if report.mode != "unchanged":
+            print(f"  ready in {time.perf_counter() - began:.1f}s", file=sys.stderr)
+        known = self.baselines.get(key)
+        if known is None or known[0] != commit:
+            known = (commit, PlainBm25(index.store.texts()))
+            self.baselines[key] = known
+        return index, known[1]
+
+    def _index(self, key: str) -> RepoIndex:
+        if key not in self.indexes:
+            cache = self.cache_root / key
+            vectors = None
+            if self.embed:
+                from appliance.index.embed import make_embedder
+                from appliance.index.vectors import VectorStore
+
+                if self.embedder is None:
+                    self.embedder = make_embedder(cache_dir=self.cache_root / "models")
+                vectors = VectorStore(cache / "chroma")
+            index = RepoIndex("bench", cache / "index", vectors=vectors, embedder=self.embedder)
+            self.indexes[key] = (index, vectors)
+        return self.indexes[key][0]
+
+    def close(self) -> None:
+        for index, vectors in self.indexes.values():
+            index.close()
+            if vectors is not None:
+                vectors.close()
 
 
 def main() -> int:
@@ -125,16 +186,12 @@ def main() -> int:
 
     cases = load_cases(args.cases)
     hybrid, baseline = Scores(), Scores()
-    indexes: dict[Path, tuple[RepoIndex, PlainBm25]] = {}
+    repositories = Repositories(args.cache, embed=not args.no_embed)
     latencies: list[float] = []
     details = []
     for case in cases:
-        repo_dir = Path(case["repo_dir"]).resolve()
-        if repo_dir not in indexes:
-            index = prepare(repo_dir, args.cache, embed=not args.no_embed)
-            indexes[repo_dir] = (index, PlainBm25(index.store.texts()))
-        index, plain = indexes[repo_dir]
-        gold = {g.lstrip("./") for g in case["gold_files"]}
+        index, plain = repositories.prepare(case["repo_dir"])
+        gold = {strip_dot_slash(g) for g in case["gold_files"]}
         began = time.perf_counter()
         hits = search(index, case["query"], K)
         latencies.append(time.perf_counter() - began)
@@ -152,7 +209,7 @@ def main() -> int:
     latencies.sort()
     result: dict[str, Any] = {
         "cases": len(cases),
-        "repositories": len(indexes),
+        "repositories": len(repositories.commits),
         "embeddings": not args.no_embed,
         "hybrid": hybrid.summary(),
         "bm25_files_baseline": baseline.summary(),
@@ -161,8 +218,7 @@ def main() -> int:
     if args.per_case:
         result["per_case"] = details
     print(json.dumps(result, indent=2))
-    for index, _ in indexes.values():
-        index.close()
+    repositories.close()
     return 0
 
 

@@ -8,7 +8,7 @@ only what ``git diff --name-status`` says changed since the indexed commit:
 2. **parse** — tree-sitter symbols, references and imports of each source file;
 3. **chunks** — symbol-aligned spans for BM25 and embeddings;
 4. **store** — one SQLite transaction records all of it and the new commit;
-5. **graph / BM25** — updated in memory for the changed files;
+5. **graph**, then **BM25** — updated in memory for the changed files (timed apart);
 6. **embeddings** — *not* done here: chunks are stored as pending, and
    :meth:`RepoIndex.embed_pending` (run in the background by the caller) fills Chroma in
    batches, so lexical and graph search serve at once.
@@ -287,20 +287,15 @@ class RepoIndex:
             )
             seconds["store"] = time.perf_counter() - t
 
-            t = time.perf_counter()
             if mode == "full":
                 self._reset_in_memory()
-            self._apply_in_memory(
-                removed,
-                catalogued,
-                symbols,
-                chunks,
-                file_bags,
-                chunk_bags,
-                graph_fresh=mode == "full",
-            )
+            t = time.perf_counter()
+            self._apply_graph(removed, catalogued, symbols, fresh=mode == "full")
             self.graph.warm()
-            seconds["graph+bm25"] = time.perf_counter() - t
+            seconds["graph"] = time.perf_counter() - t
+            t = time.perf_counter()
+            self._apply_bm25(removed, chunks, file_bags, chunk_bags)
+            seconds["bm25"] = time.perf_counter() - t
             t = time.perf_counter()
             self._save_bm25(commit)
             seconds["save"] = time.perf_counter() - t
@@ -326,24 +321,29 @@ class RepoIndex:
         self._chunks_bm25 = Bm25Index()
         self._chunk_spans = {}
 
-    def _apply_in_memory(
+    def _apply_graph(
         self,
         removed: set[str],
         catalogued: list[FileEntry],
         symbols: list[FileSymbols],
-        chunks: list[Chunk],
-        file_bags: dict[str, Bag],
-        chunk_bags: dict[str, Bag],
         *,
-        graph_fresh: bool,
+        fresh: bool,
     ) -> None:
-        assert self._files_bm25 is not None
-        assert self._chunks_bm25 is not None
         changed = {fs.path: fs for fs in symbols}
-        if graph_fresh or self._graph is None:
+        if fresh or self._graph is None:
             self._graph = FileGraph(changed, [e.path for e in catalogued])
         else:
             self._graph.update(changed, removed - set(changed), paths=[e.path for e in catalogued])
+
+    def _apply_bm25(
+        self,
+        removed: set[str],
+        chunks: list[Chunk],
+        file_bags: dict[str, Bag],
+        chunk_bags: dict[str, Bag],
+    ) -> None:
+        assert self._files_bm25 is not None
+        assert self._chunks_bm25 is not None
         self._files_bm25.update_bags(file_bags, removed - set(file_bags))
         stale = [cid for cid, c in self._chunk_spans.items() if c.path in removed]
         for cid in stale:
@@ -380,20 +380,41 @@ class RepoIndex:
         progress: Progress = _no_progress,
         stop: threading.Event | None = None,
     ) -> int:
-        """Embed the chunks not embedded yet, in batches; returns how many were embedded."""
+        """Embed the chunks not embedded yet, in batches; returns how many were embedded.
+
+        Runs beside :meth:`update` (in a background thread): the slow part, the embedder,
+        runs without the lock; each batch's vectors are then written under the lock, and
+        only for the chunks still pending with the text they were embedded from. A chunk id
+        (``path:start-end``) outlives an edit that keeps the lines, and a full update resets
+        the collection, so a vector of the old text is dropped, not stored; the chunk's new
+        text comes up in a later batch."""
         if self.vectors is None or self.embedder is None:
             return 0
-        done_before, total = self.store.chunk_counts()
         embedded = 0
         while stop is None or not stop.is_set():
             pending = self.store.pending_chunks(batch)
             if not pending:
                 break
             vectors = self.embedder.embed([embedding_text(c) for c in pending])
-            self.vectors.upsert(self.name, pending, vectors)
-            self.store.mark_embedded([c.id for c in pending])
-            embedded += len(pending)
-            progress("embeddings", done_before + embedded, total)
+            with self._lock:
+                current = {
+                    c.id: c for c in self.store.pending_chunks_by_id([c.id for c in pending])
+                }
+                fresh = [
+                    (c, v) for c, v in zip(pending, vectors, strict=True) if current.get(c.id) == c
+                ]
+                if fresh:
+                    self.vectors.upsert(self.name, [c for c, _ in fresh], [v for _, v in fresh])
+                    self.store.mark_embedded([c.id for c, _ in fresh])
+                done, total = self.store.chunk_counts()
+            embedded += len(fresh)
+            if len(fresh) < len(pending):
+                log.info(
+                    "%s: %d chunk(s) changed while embedding; they are embedded again",
+                    self.name,
+                    len(pending) - len(fresh),
+                )
+            progress("embeddings", done, total)
         return embedded
 
     # -- lookups -------------------------------------------------------------------------------
@@ -409,6 +430,18 @@ class RepoIndex:
 
     def text(self, path: str) -> str | None:
         return self.store.text(path)
+
+    def chunk_at(self, path: str, line: int) -> Chunk | None:
+        """The chunk of ``path`` that holds ``line`` (None when no chunk does)."""
+        self._load()
+        return next(
+            (
+                c
+                for c in self._chunk_spans.values()
+                if c.path == path and c.line_start <= line <= c.line_end
+            ),
+            None,
+        )
 
     def paths(self) -> list[str]:
         return [f.path for f in self.store.files() if f.skipped is None]

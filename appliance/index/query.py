@@ -19,8 +19,18 @@ _PY_FRAME = re.compile(r'File "([^"]+)", line (\d+)(?:, in ([\w<>.]+))?')
 _JS_FRAME = re.compile(
     r"at (?:(?:async )?([\w$.<>\[\] ]+?) \()?(?:file://)?([^\s()]+?\." + _SOURCE_EXT + r"):(\d+)"
 )
-_JAVA_FRAME = re.compile(r"at ([\w$.]+)\.([\w$<>]+)\(([\w$]+\.(?:java|kt)):(\d+)\)")
-_GO_FRAME = re.compile(r"^\s*(\S+\.go):(\d+)", re.MULTILINE)
+_JAVA_FRAME = re.compile(
+    r"at (?:[\w.-]+(?:@[\w.-]+)?/)?([\w$.]+)\.([\w$<>]+)\(([\w$]+\.(?:java|kt)):(\d+)\)"
+)
+_GO_FRAME = re.compile(r"^[ \t]*(\S+\.go):(\d+)", re.MULTILINE)
+_GO_CLOSURE = re.compile(r"^(?:func|gowrap)\d+$")
+# Frames of code the repository does not own: interpreters' and runtimes' own files and
+# installed dependencies. They rank after the repository's frames.
+_LIBRARY = re.compile(
+    r"(?:^|/)(?:site-packages|dist-packages|node_modules|pkg/mod)/|/lib/python\d"
+    r"|^/usr/(?:local/)?(?:lib|lib64|go)/|^(?:node:|<)|^internal/[\w/]+\.js$"
+    r"|^(?:java|javax|jdk|sun|kotlin)/"
+)
 _PATH = re.compile(
     r"(?<![\w/.-])((?:[\w.-]+/)*[\w.-]+\." + _SOURCE_EXT + r"|(?:[\w.-]+/)+[\w.-]+)\b"
 )
@@ -31,15 +41,22 @@ _BACKTICKED = re.compile(r"`([^`\n]{1,120})`")
 
 @dataclass(frozen=True)
 class Frame:
-    path: str
+    path: str  # as the trace prints it (Java: the package path and file name)
     line: int
     function: str | None = None
+
+    @property
+    def library(self) -> bool:
+        """True when the frame is in an installed package or the runtime, not in a project."""
+        return bool(_LIBRARY.search(self.path))
 
 
 @dataclass
 class QueryInfo:
     text: str
-    paths: list[str] = field(default_factory=list)  # as written in the request
+    # as written in the request: the repository's frames (innermost first), other paths,
+    # then library frames
+    paths: list[str] = field(default_factory=list)
     identifiers: list[str] = field(default_factory=list)  # code-like names, most specific first
     frames: list[Frame] = field(default_factory=list)  # innermost (most recent call) first
 
@@ -57,7 +74,7 @@ def parse_frames(text: str) -> list[Frame]:
     python = [Frame(p, int(n), f) for p, n, f in _PY_FRAME.findall(text)]
     python.reverse()
     java = [
-        Frame(cls.replace(".", "/").rsplit("/", 1)[0] + "/" + file, int(n), method)
+        Frame(_java_path(cls, file), int(n), method)
         for cls, method, file, n in _JAVA_FRAME.findall(text)
     ]
     js = [
@@ -65,17 +82,45 @@ def parse_frames(text: str) -> list[Frame]:
         for f, p, n in _JS_FRAME.findall(text)
         if not p.endswith((".java", ".kt"))
     ]
-    go = [Frame(p, int(n)) for p, n in _GO_FRAME.findall(text)] if not python else []
+    go = [] if python else _go_frames(text)
     return python + java + js + go
+
+
+def _java_path(cls: str, file: str) -> str:
+    """``com.shop.Order$Line`` + ``Order.java`` → ``com/shop/Order.java``."""
+    package, _, _name = cls.rpartition(".")
+    return f"{package.replace('.', '/')}/{file}" if package else file
+
+
+def _go_frames(text: str) -> list[Frame]:
+    """Goroutine frames: a ``pkg.(*Type).Method(args)`` line, then ``\t/path/file.go:12 +0x1d``."""
+    frames = []
+    for match in _GO_FRAME.finditer(text):
+        above = text[: match.start()].rstrip("\n").rpartition("\n")[2].strip()
+        above = above.removeprefix("created by ").split(" in goroutine ")[0]
+        call = above.rpartition("(")[0] if above.endswith(")") else above
+        parts = [p for p in call.split(".") if p and not _GO_CLOSURE.match(p)]
+        name = parts[-1] if parts and re.fullmatch(r"[A-Za-z_]\w*", parts[-1]) else None
+        frames.append(Frame(match.group(1), int(match.group(2)), name))
+    return frames
+
+
+def _frame_name(function: str | None) -> str | None:
+    """The identifier a frame's function is called by (``Object.<anonymous>`` → None)."""
+    if not function:
+        return None
+    last = function.split()[-1].split(".")[-1] if function.split() else ""
+    return last if re.fullmatch(r"[A-Za-z_$][\w$]*", last) else None
 
 
 def analyse(text: str) -> QueryInfo:
     frames = parse_frames(text)
-    paths = _dedupe([f.path for f in frames] + _PATH.findall(text))
-    names: list[str] = []
-    for frame in frames:
-        if frame.function:
-            names.extend(frame.function.replace("<", " ").replace(">", " ").split(".")[-1:])
+    own = [f for f in frames if not f.library]
+    library = [f for f in frames if f.library]
+    library_paths = {f.path for f in library}
+    written = [p for p in _PATH.findall(text) if p not in library_paths]
+    paths = _dedupe([f.path for f in own] + written + [f.path for f in library])
+    names: list[str] = [n for f in own + library if (n := _frame_name(f.function))]
     for quoted in _BACKTICKED.findall(text):
         names.extend(_IDENT.findall(quoted))
     for token in _IDENT.findall(text):
@@ -92,12 +137,20 @@ def _looks_like_path(token: str, paths: list[str]) -> bool:
     return any(token in p for p in paths) or bool(re.search(r"\." + _SOURCE_EXT + "$", token))
 
 
+def strip_dot_slash(path: str) -> str:
+    """``path`` without leading ``./`` prefixes and slashes; a dotfile or dot-directory
+    (``.github/workflows/ci.yml``) keeps its dot, and ``../`` is left alone."""
+    while path.startswith(("./", "/")):
+        path = path.removeprefix("./").lstrip("/")
+    return path
+
+
 def match_paths(named: Iterable[str], catalog: Iterable[str]) -> dict[str, str]:
     """Catalogued path for each named path (exact, else the shortest suffix match)."""
     files = list(catalog)
     found: dict[str, str] = {}
     for name in named:
-        clean = name.replace("\\", "/").lstrip("./")
+        clean = strip_dot_slash(name.replace("\\", "/"))
         if not clean:
             continue
         exact = [f for f in files if f == clean]

@@ -2,8 +2,11 @@
 
 Each signal ranks files on its own:
 
-* **named** — paths the request names (stack-trace frames first, innermost first), matched
-  to catalogued files by suffix; the strongest evidence there is;
+* **named** — paths the request names, matched to catalogued files by suffix; the strongest
+  evidence there is. A ranked list: the repository's stack-trace frames first, innermost
+  (where the error was raised) first, then other paths, then library frames; the n-th file
+  gets ``weight / sqrt(n)``, and a frame's file gets the span of the definition around the
+  frame's line;
 * **defines** — files that define an identifier the request names (``parse_config``,
   ``UserSettings``), most specific identifier first;
 * **bm25** — BM25 over whole files (path words boosted) with a code-aware tokenizer;
@@ -78,9 +81,16 @@ def search(
     spans: dict[str, tuple[int, int, str | None]] = {}
     paths = index.paths()
 
-    named = list(dict.fromkeys(match_paths(info.paths, paths).values()))
-    for path in named:
-        _add(found, [path], weights.named, "named in the request")
+    matched = match_paths(info.paths, paths)
+    named = list(dict.fromkeys(matched.values()))  # the innermost of the repo's frames first
+    for rank, path in enumerate(named, 1):
+        _add(found, [path], weights.named / rank**0.5, "named in the request")
+    for frame in info.frames:  # innermost first: a file's span is where its deepest frame is
+        framed = matched.get(frame.path)
+        if framed is not None and framed not in spans:
+            span = _enclosing(index, framed, frame.line)
+            if span is not None:
+                spans[framed] = span
 
     defining: list[str] = []
     for name in info.identifiers[:20]:
@@ -125,6 +135,19 @@ def search(
             )
         )
     return hits
+
+
+def _enclosing(index: RepoIndex, path: str, line: int) -> tuple[int, int, str | None] | None:
+    """The innermost definition of ``path`` around ``line``, else the chunk around it."""
+    symbols = index.symbols_of(path)
+    around = [
+        d for d in (symbols.definitions if symbols else ()) if d.line_start <= line <= d.line_end
+    ]
+    if around:
+        best = min(around, key=lambda d: d.line_end - d.line_start)
+        return best.line_start, best.line_end, best.name
+    chunk = index.chunk_at(path, line)
+    return None if chunk is None else (chunk.line_start, chunk.line_end, chunk.symbol)
 
 
 def _vector_files(

@@ -224,6 +224,19 @@ class IndexStore:
         )
         return self._with_text(rows)
 
+    def pending_chunks_by_id(self, chunk_ids: Sequence[str]) -> list[Chunk]:
+        """The chunks among ``chunk_ids`` that exist and are not embedded, with today's text."""
+        rows: list[tuple[Any, ...]] = []
+        for i in range(0, len(chunk_ids), 500):
+            part = list(chunk_ids[i : i + 500])
+            marks = ",".join("?" * len(part))
+            rows += self._rows(
+                "SELECT path, line_start, line_end, symbol FROM chunks "  # noqa: S608
+                f"WHERE embedded = 0 AND id IN ({marks})",
+                part,
+            )
+        return self._with_text(rows)
+
     def chunk_counts(self) -> tuple[int, int]:
         """(embedded, total) chunks."""
         [(done, total)] = self._rows("SELECT COALESCE(SUM(embedded), 0), COUNT(*) FROM chunks")

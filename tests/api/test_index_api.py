@@ -48,7 +48,7 @@ def test_index_in_the_background_then_search(
     assert started.status_code == 202
     body = wait_indexed(client, repo["id"], tokens.viewer)
     assert body["refresh"]["error"] is None
-    assert body["index"]["files"] == 9  # the catalogue minus binary, vendored and the link
+    assert body["index"]["files"] == 10  # the catalogue minus binary, vendored and the link
 
     hits = client.get(
         f"/api/v1/repositories/{repo['id']}/search",

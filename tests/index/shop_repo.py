@@ -1,13 +1,29 @@
-"""A small realistic multi-language repository for the index tests, built with real git."""
+"""A small realistic multi-language repository for the index tests, built with real git.
+
+Its history has a real rename (``git mv shop/main.py shop/cli.py``) and its tree a symlink
+to ``/etc`` and a ``.gitattributes`` that gives Python files a filter and a diff driver.
+:func:`arm_traps` configures those drivers and installs hooks in a git directory (each
+writes a marker file when run), so a test can show that indexing never runs any of them.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from tests.gitrepos import FileContent, Upstream, make_upstream
+from tests.gitrepos import (
+    FileContent,
+    Upstream,
+    hook_script,
+    make_executable,
+    make_upstream,
+    plain_git,
+)
+
+GITATTRIBUTES = "*.py filter=shopmark diff=shopmark\n*.png binary\n"
 
 FILES: dict[str, FileContent] = {
     "README.md": "# Shop\n\nOrders, pricing and invoices for the web shop.\n",
+    ".gitattributes": GITATTRIBUTES,
     "shop/__init__.py": "",
     "shop/pricing.py": '''"""Prices, discounts and taxes."""
 
@@ -118,9 +134,42 @@ ZeroDivisionError: division by zero
 """
 
 
+HOOKS = (
+    "reference-transaction",
+    "post-checkout",
+    "post-merge",
+    "post-rewrite",
+    "post-index-change",
+    "pre-commit",
+    "post-commit",
+    "pre-auto-gc",
+)
+
+
 def make_shop(tmp_path: Path) -> Upstream:
+    """The shop at ``main``: FILES, the link to /etc; cli.py was once main.py."""
     up = make_upstream(tmp_path, "shop")
-    up.commit(FILES, "the shop")
+    first = dict(FILES)
+    first["shop/main.py"] = first.pop("shop/cli.py")
+    up.commit(first, "the shop")
+    plain_git(up.work, "mv", "shop/main.py", "shop/cli.py")
+    up.commit_index("main.py is the command line: call it cli.py")
     (up.work / "etc-link").symlink_to("/etc")
     up.commit_index("a link outside")
     return up
+
+
+def arm_traps(git_dir: Path, marker: Path) -> None:
+    """Make ``git_dir`` (a bare repository or a ``.git``) run commands that append to
+    ``marker``: hooks, and the ``shopmark`` filter and diff drivers .gitattributes names."""
+    hooks = git_dir / "hooks"
+    hooks.mkdir(parents=True, exist_ok=True)
+    for name in HOOKS:
+        (hooks / name).write_text(hook_script(marker))
+        make_executable(hooks / name)
+    command = git_dir / "shopmark-filter"  # records that it ran, passes the content through
+    command.write_text(f"#!/bin/sh\necho filter >> '{marker}'\ncat\n")
+    make_executable(command)
+    for key in ("filter.shopmark.smudge", "filter.shopmark.clean", "diff.shopmark.textconv"):
+        plain_git(git_dir, "--git-dir", str(git_dir), "config", key, str(command))
+    plain_git(git_dir, "--git-dir", str(git_dir), "config", "filter.shopmark.required", "true")
