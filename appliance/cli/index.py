@@ -11,6 +11,7 @@ import typer
 
 from appliance.cli.common import friendly, open_db, settings
 from appliance.errors import NotFound
+from appliance.forges.connect import fetch_access
 from appliance.index.indexer import IndexStatus
 from appliance.index.search import search
 from appliance.index.service import IndexService
@@ -81,6 +82,7 @@ def repo_index(
 ) -> None:
     """Fetch a repository and bring its index to the tip of its default branch."""
     repo = _repository(name)
+    access = fetch_access(settings(), repo)  # token, CA bundle, proxy: private remotes
     service = IndexService(settings())
     progress = StageProgress()
     try:
@@ -88,6 +90,7 @@ def repo_index(
             repo.name,
             repo.clone_url,
             repo.default_branch,
+            access=access,
             full=full,
             progress=progress,
             with_vectors=embed,

@@ -17,6 +17,7 @@ from sqlmodel import select
 from appliance.cli.common import fail, friendly, local_actor, open_db, settings
 from appliance.config import Settings
 from appliance.deps import check
+from appliance.forges.connect import fetch_access
 from appliance.index.service import IndexService
 from appliance.jobs import JobInfo, JobScheduler
 from appliance.jobs.checkout import exported_tree, open_indexes, policy_of
@@ -168,7 +169,7 @@ def _check(cfg: Settings, db: Database, name: str) -> str:
     policy = policy_of(found)
     index = IndexService(cfg)
     try:
-        mirror = index.mirrors.ensure(found.name, found.clone_url)
+        mirror = index.mirrors.ensure(found.name, found.clone_url, access=fetch_access(cfg, found))
         open_prs = (
             GitBranchPublisher().open_bump_prs(found, mirror)
             if found.forge_kind == ForgeKind.git

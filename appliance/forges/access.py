@@ -19,7 +19,13 @@ import requests
 
 from appliance.config import Settings
 from appliance.forges import build_forge
-from appliance.forges.boundary import Where, http_error, quiet_insecure, transport_error
+from appliance.forges.boundary import (
+    Where,
+    http_error,
+    local_error,
+    quiet_insecure,
+    transport_error,
+)
 from appliance.forges.connect import forge_project, forge_settings
 from appliance.forges.errors import (
     ForgeAuthError,
@@ -102,12 +108,15 @@ def _get(cfg: ForgeSettings, forge: str, url: str, headers: dict[str, str], acti
     where = Where(forge, cfg.api_url(), action, cfg.timeout)
     proxies = {"http": cfg.proxy_url, "https": cfg.proxy_url} if cfg.proxy_url else None
     try:
-        with quiet_insecure(not cfg.verify_tls):
-            response = requests.get(
+        with quiet_insecure(not cfg.verify_tls), requests.Session() as session:
+            session.trust_env = proxies is None  # the repository's proxy beats HTTPS_PROXY
+            response = session.get(
                 url, headers=headers, verify=cfg.tls_verify(), proxies=proxies, timeout=cfg.timeout
             )
     except requests.RequestException as exc:
         raise transport_error(exc, where) from exc
+    except OSError as exc:  # a ca_bundle that does not exist
+        raise local_error(exc, where) from exc
     if response.status_code >= 400:
         try:
             message = str(response.json().get("message", ""))

@@ -7,11 +7,14 @@ exception classes, so both forges give the same answer for the same response:
 
 * 401 → :class:`ForgeAuthError`, 404 → :class:`ForgeNotFound`,
   409/422 → :class:`ForgeConflict` (with the server's own explanation),
-* 429, or 403 with ``X-RateLimit-Remaining: 0`` / ``Retry-After`` / a rate-limit
-  message → :class:`ForgeRateLimited` carrying the seconds to wait,
+* 429, or 403 with ``X-RateLimit-Remaining: 0`` (GitHub) / ``RateLimit-Remaining: 0``
+  (GitLab) / ``Retry-After`` / a rate-limit message → :class:`ForgeRateLimited`
+  carrying the seconds to wait,
 * any other 403 → :class:`ForgePermissionError`, 5xx → :class:`ForgeUnavailable`,
 * certificate failures → :class:`ForgeTLSError`; timeouts, refused connections, DNS and
-  proxy failures → :class:`ForgeUnavailable`.
+  proxy failures → :class:`ForgeUnavailable`; a local file requests could not read (a
+  ``ca_bundle`` that does not exist: requests raises a bare ``OSError``) →
+  :class:`ForgeTLSError` naming the file.
 
 With ``verify_tls=False`` urllib3 warns on every request; the forge has already
 logged one warning of its own, so these contexts silence exactly that warning class.
@@ -79,7 +82,8 @@ def http_error(
     rate_limited = status == 429 or (
         status == 403
         and (
-            lower.get("x-ratelimit-remaining") == "0"
+            lower.get("x-ratelimit-remaining") == "0"  # GitHub
+            or lower.get("ratelimit-remaining") == "0"  # GitLab
             or "retry-after" in lower
             or "rate limit" in message.lower()
         )
@@ -146,6 +150,17 @@ def transport_error(exc: requests.RequestException, where: Where) -> ForgeError:
     )
 
 
+def local_error(exc: OSError, where: Where) -> ForgeError:
+    """requests raises a bare OSError when ``ca_bundle`` names no file (and for other local
+    files it cannot read): say which file and which setting."""
+    filename = exc.filename or str(exc).rsplit(":", 1)[-1].strip()
+    return ForgeTLSError(
+        f"could not read the CA bundle {filename} needed to reach {where.forge} at "
+        f"{where.url} to {where.action} ({exc.strerror or exc}): set ca_bundle to an "
+        "existing PEM file of the CA that signed the forge's certificate."
+    )
+
+
 @contextlib.contextmanager
 def quiet_insecure(insecure: bool) -> Iterator[None]:
     if not insecure:
@@ -168,6 +183,8 @@ def map_github_errors(
         raise http_error(exc.status, message, exc.headers or {}, where, clock=clock) from exc
     except requests.RequestException as exc:
         raise transport_error(exc, where) from exc
+    except OSError as exc:  # after RequestException, which is one too
+        raise local_error(exc, where) from exc
 
 
 @contextlib.contextmanager
@@ -192,6 +209,8 @@ def map_gitlab_errors(
         raise http_error(exc.response_code, message, headers(), where, clock=clock) from exc
     except requests.RequestException as exc:
         raise transport_error(exc, where) from exc
+    except OSError as exc:  # after RequestException, which is one too
+        raise local_error(exc, where) from exc
 
 
 def _retry_after(headers: Mapping[str, str], clock: Callable[[], float]) -> float | None:

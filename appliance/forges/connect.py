@@ -31,9 +31,11 @@ from appliance.errors import InvalidInput
 from appliance.forges import build_forge
 from appliance.forges.base import Forge
 from appliance.forges.errors import ForgeTokenUnreadable
+from appliance.forges.gitpush import transport_config
 from appliance.forges.rules import PrQuota
 from appliance.forges.secrets import decrypt, encrypt, mask
 from appliance.forges.settings import ForgeSettings
+from appliance.repos.mirror import FetchAccess
 from appliance.store.models import Repository
 
 FORGE_KEY = "forge"
@@ -82,9 +84,23 @@ def seal_settings(
     if secret:
         settings[WEBHOOK_KEY] = encrypt(str(secret), key)
     if forge or FORGE_KEY in settings:
-        check_forge_block(forge, kind)
+        check_ca_bundle(check_forge_block(forge, kind))
         settings[FORGE_KEY] = forge
     return settings
+
+
+def check_ca_bundle(forge: ForgeSettings) -> ForgeSettings:
+    """Refuse a CA bundle path with no file behind it, when the settings are given (a file
+    removed later shows as a certificate error at the next forge call)."""
+    path = forge.ca_bundle
+    if path is not None and not path.is_file():
+        raise InvalidInput(
+            f"the forge settings are not valid: forge.ca_bundle: the file {path} does not "
+            "exist on the appliance (or is not a file): copy the PEM file of the CA that "
+            "signed the forge's certificate there, or fix the path",
+            field="settings.forge.ca_bundle",
+        )
+    return forge
 
 
 def check_forge_block(forge: Mapping[str, Any], kind: str) -> ForgeSettings:
@@ -132,6 +148,15 @@ def forge_settings(settings: Settings, repo: Repository) -> ForgeSettings:
     forge = check_forge_block({**block, "protected_branches": protected}, repo.forge_kind.value)
     token = forge_token(settings, repo)
     return forge.model_copy(update={"token": SecretStr(token) if token else None})
+
+
+def fetch_access(settings: Settings, repo: Repository) -> FetchAccess:
+    """What a clone or fetch of ``repo`` needs: the decrypted token, and the CA bundle, TLS
+    switch and proxy as git settings (the same ones the push uses). Every fetch of a
+    registered repository goes through this: the index refresh, the pipeline, the CLI,
+    the API and the jobs."""
+    cfg = forge_settings(settings, repo)
+    return FetchAccess(token=cfg.token_value(), transport=transport_config(cfg))
 
 
 def forge_project(repo: Repository) -> str:

@@ -75,6 +75,9 @@ class GitHubForge(ForgeCore):
         connection.timeout = settings.timeout
         if settings.proxy_url:
             connection.session.proxies = {"http": settings.proxy_url, "https": settings.proxy_url}
+            # requests lets HTTPS_PROXY & co. win over session.proxies: the repository's
+            # own proxy must win, so the environment is not consulted at all
+            connection.session.trust_env = False
         self._repo: Repository | None = None
 
     # --- plumbing -----------------------------------------------------------------

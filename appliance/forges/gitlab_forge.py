@@ -63,6 +63,9 @@ class GitLabForge(ForgeCore):
         self._session = requests.Session()
         if settings.proxy_url:
             self._session.proxies = {"http": settings.proxy_url, "https": settings.proxy_url}
+            # requests lets HTTPS_PROXY & co. win over session.proxies: the repository's
+            # own proxy must win, so the environment is not consulted at all
+            self._session.trust_env = False
         self._session.hooks["response"].append(self._remember)
         self._gl = gitlab.Gitlab(
             url=settings.api_url(),

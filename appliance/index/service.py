@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from appliance.config import Settings
 from appliance.index.indexer import IndexReport, IndexStatus, Progress, RepoIndex
 from appliance.index.types import Embedder
-from appliance.repos.mirror import Mirrors
+from appliance.repos.mirror import FetchAccess, Mirrors
 
 if TYPE_CHECKING:
     from appliance.index.vectors import VectorStore
@@ -139,13 +139,16 @@ class IndexService:
         branch: str,
         *,
         token: str | None = None,
+        access: FetchAccess | None = None,
         full: bool = False,
         progress: Progress = _quiet,
         with_vectors: bool = True,
     ) -> IndexReport:
-        """Fetch ``url`` into the mirror of ``name`` and index ``branch``'s tip."""
+        """Fetch ``url`` into the mirror of ``name`` and index ``branch``'s tip. ``access``
+        (:func:`appliance.forges.connect.fetch_access`) carries the token and the CA
+        bundle, TLS switch and proxy of the repository; ``token`` alone is the old way."""
         progress("fetch", 0, 1)
-        repo = self.mirrors.ensure(name, url, token=token)
+        repo = self.mirrors.ensure(name, url, token=token, access=access)
         progress("fetch", 1, 1)
         index = self.open(name, with_vectors=with_vectors)
         with self._locks[name]:
@@ -155,7 +158,14 @@ class IndexService:
         return self._refreshing.get(name, RefreshProgress())
 
     def refresh_in_background(
-        self, name: str, url: str, branch: str, *, token: str | None = None, full: bool = False
+        self,
+        name: str,
+        url: str,
+        branch: str,
+        *,
+        token: str | None = None,
+        access: FetchAccess | None = None,
+        full: bool = False,
     ) -> bool:
         """Refresh on a daemon thread, then embed; False when a refresh is already running."""
         with self._guard:
@@ -169,7 +179,9 @@ class IndexService:
 
         def work() -> None:
             try:
-                report = self.refresh(name, url, branch, token=token, full=full, progress=progress)
+                report = self.refresh(
+                    name, url, branch, token=token, access=access, full=full, progress=progress
+                )
                 state.summary = report.summary()
             except Exception as exc:  # reported through refresh_progress, and logged
                 log.exception("%s: indexing failed", name)

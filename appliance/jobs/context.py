@@ -32,10 +32,10 @@ from appliance.config import Settings
 from appliance.deps import BumpGroup, PackageIndex
 from appliance.deps.model import Ecosystem
 from appliance.forges.base import PrState
-from appliance.forges.connect import forge_token
+from appliance.forges.connect import fetch_access, forge_token
 from appliance.index.service import IndexService
 from appliance.jobs.errors import JobError
-from appliance.repos import GitRepo, Mirrors, Worktree, Worktrees
+from appliance.repos import FetchAccess, GitRepo, Mirrors, Worktree, Worktrees
 from appliance.store.db import Database
 from appliance.store.models import Repository
 
@@ -154,8 +154,14 @@ class JobContext:
         return self.index.mirrors
 
     def fetch_mirror(self, repo: Repository) -> GitRepo:
-        """Clone or fetch ``repo``'s mirror, with its forge token (private remotes)."""
-        return self.mirrors.ensure(repo.name, repo.clone_url, token=self.forge_token(repo))
+        """Clone or fetch ``repo``'s mirror, with its forge token (private remotes), CA
+        bundle, TLS switch and proxy."""
+        return self.mirrors.ensure(repo.name, repo.clone_url, access=self.fetch_access(repo))
+
+    def fetch_access(self, repo: Repository) -> FetchAccess:
+        """What fetching ``repo`` needs: token and transport settings (``index.refresh``'s
+        ``access``)."""
+        return fetch_access(self.settings, repo)
 
     def forge_token(self, repo: Repository) -> str | None:
         return forge_token(self.settings, repo)

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from appliance.errors import RepoError
 from appliance.forges import build_forge
+from appliance.forges.adopt import open_or_adopt_pr
 from appliance.forges.base import Forge, PrRequest
 from appliance.forges.connect import forge_project, forge_settings, wants_draft
 from appliance.forges.errors import ForgeError
@@ -131,9 +132,12 @@ class Publishing:
                     env_config=_git_config(cfg, "git"),
                     timeout=PUSH_TIMEOUT,
                 )
-            except (RepoError, ForgeError) as exc:
+            except RepoError as exc:
                 # nothing lost: the commit stays on the branch; approving again retries
-                return Fail(FailureCategory.transient, f"the push failed: {exc.message}")
+                failure = classify_git_failure(exc.message, f"push {branch}")
+                return await self._hand_back(ctx, state, failure, f"push {branch}")
+            except ForgeError as exc:
+                return await self._hand_back(ctx, state, exc, f"push {branch}")
             pub["pushed"] = True
             return Next(self.name, {**state, "publish": pub})
         commit = pub["commit"]
@@ -164,7 +168,7 @@ class Publishing:
         if pull is None:
             request = await asyncio.to_thread(self._pr_request, ctx, appliance, repo, state, pub)
             try:
-                opened = await asyncio.to_thread(forge.open_pr, request)
+                opened = await asyncio.to_thread(open_or_adopt_pr, forge, request)
             except ForgeError as exc:
                 return await self._hand_back(ctx, state, exc, "open the pull request")
             pull = {"number": opened.number, "url": opened.url}

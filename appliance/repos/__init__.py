@@ -12,7 +12,7 @@ configured so that nothing in an untrusted repository runs (hooks, filters, subm
 """
 
 from appliance.repos.git import Credentials, run_git
-from appliance.repos.mirror import GitRepo, Mirrors
+from appliance.repos.mirror import FetchAccess, GitRepo, Mirrors
 from appliance.repos.worktree import Worktree, Worktrees
 
-__all__ = ["Credentials", "GitRepo", "Mirrors", "Worktree", "Worktrees", "run_git"]
+__all__ = ["Credentials", "FetchAccess", "GitRepo", "Mirrors", "Worktree", "Worktrees", "run_git"]

@@ -243,6 +243,11 @@ def git_env(
         LANG="C",
     )
     hidden = list((env_config or {}).items())
+    if any(key.lower() == "http.sslcainfo" for key, _ in hidden):
+        # git lets GIT_SSL_CAINFO/CAPATH win over http.sslCAInfo: a repository's own CA
+        # bundle (a company CA) must win over the host's default one
+        env.pop("GIT_SSL_CAINFO", None)
+        env.pop("GIT_SSL_CAPATH", None)
     if credentials is not None:
         hidden.append(("http.extraHeader", credentials.header))
     if hidden:

@@ -25,7 +25,8 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from appliance.errors import Conflict, InvalidInput, RepoError
@@ -44,6 +45,21 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*")
 _SHA = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
 _STATUS: dict[str, ChangeStatus] = {"A": "A", "M": "M", "D": "D", "T": "M"}
 _MAX_DIRNAME = 240
+
+
+@dataclass(frozen=True)
+class FetchAccess:
+    """How to reach a repository's remote: its token (sent as an HTTP header) and the git
+    settings for its CA bundle, TLS switch and proxy (``http.sslCAInfo``,
+    ``http.sslVerify``, ``http.proxy``). Both travel in git's environment, never in argv;
+    :func:`appliance.forges.connect.fetch_access` builds one from a repository's settings."""
+
+    token: str | None = None
+    transport: Mapping[str, str] = field(default_factory=dict)
+
+    def __repr__(self) -> str:  # neither the token nor a proxy password is ever printed
+        token = "'***'" if self.token else "None"
+        return f"FetchAccess(token={token}, transport={sorted(self.transport)})"
 
 
 def check_ref_arg(ref: str, what: str = "ref") -> str:
@@ -73,6 +89,7 @@ class GitRepo:
         input: bytes | None = None,
         check: bool = True,
         credentials: Credentials | None = None,
+        env_config: Mapping[str, str] | None = None,
     ) -> GitResult:
         return run_git(
             args,
@@ -81,6 +98,7 @@ class GitRepo:
             input=input,
             check=check,
             credentials=credentials,
+            env_config=env_config,
         )
 
     @contextlib.contextmanager
@@ -232,23 +250,33 @@ class Mirrors:
         url: str,
         *,
         token: str | None = None,
+        access: FetchAccess | None = None,
         username: str = "oauth2",
         timeout: float = NETWORK_TIMEOUT,
     ) -> GitRepo:
         """Clone ``url`` as the mirror of ``name`` the first time, fetch it afterwards.
 
-        A token (or a password in the URL) is sent as an HTTP header set in git's
-        environment; the URL stored in the mirror carries no credentials.
+        A token (``token``, else ``access.token``, else a password in the URL) is sent as
+        an HTTP header set in git's environment; the URL stored in the mirror carries no
+        credentials. ``access.transport`` (CA bundle, TLS switch, proxy) goes into git's
+        environment the same way, as the push does.
         """
+        access = access or FetchAccess()
         path = self.path(name)
-        clean_url, credentials = split_credentials(url, token=token, username=username)
+        clean_url, credentials = split_credentials(
+            url, token=token or access.token, username=username
+        )
+        transport = dict(access.transport)
         repo = GitRepo(path)
         self.root.mkdir(parents=True, exist_ok=True)
         with repo.locked():
-            if path.exists():
-                self._fetch(repo, clean_url, credentials, timeout)
-            else:
-                self._clone(path, clean_url, credentials, timeout)
+            try:
+                if path.exists():
+                    self._fetch(repo, clean_url, credentials, transport, timeout)
+                else:
+                    self._clone(path, clean_url, credentials, transport, timeout)
+            except RepoError as exc:
+                raise _explained(exc) from exc
         return repo
 
     def remove(self, name: str) -> bool:
@@ -271,7 +299,14 @@ class Mirrors:
             shutil.rmtree(doomed)
         return True
 
-    def _clone(self, path: Path, url: str, credentials: Credentials | None, timeout: float) -> None:
+    def _clone(
+        self,
+        path: Path,
+        url: str,
+        credentials: Credentials | None,
+        transport: Mapping[str, str],
+        timeout: float,
+    ) -> None:
         staging = Path(
             tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".cloning", dir=path.parent)
         )
@@ -288,6 +323,7 @@ class Mirrors:
                     str(staging),
                 ],
                 credentials=credentials,
+                env_config=transport,
                 timeout=timeout,
             )
             # --mirror also sets remote.origin.mirror, which turns any `git push origin`
@@ -298,7 +334,12 @@ class Mirrors:
             shutil.rmtree(staging, ignore_errors=True)
 
     def _fetch(
-        self, repo: GitRepo, url: str, credentials: Credentials | None, timeout: float
+        self,
+        repo: GitRepo,
+        url: str,
+        credentials: Credentials | None,
+        transport: Mapping[str, str],
+        timeout: float,
     ) -> None:
         origin = repo._origin_url()
         if origin is None:
@@ -308,16 +349,37 @@ class Mirrors:
         if origin != url:
             repo.git("config", "remote.origin.url", url)
         fetch = ("fetch", "--prune", "--quiet", "--no-recurse-submodules", "--no-write-fetch-head")
-        repo.git(*fetch, "origin", timeout=timeout, credentials=credentials)
+        repo.git(*fetch, "origin", timeout=timeout, credentials=credentials, env_config=transport)
         # The remote's default branch may have changed (master -> main): follow it.
         head = repo.git(
-            "ls-remote", "--symref", "origin", "HEAD", timeout=timeout, credentials=credentials
-        ).text
+            "ls-remote", "--symref", "origin", "HEAD",
+            timeout=timeout, credentials=credentials, env_config=transport,
+        ).text  # fmt: skip
         for line in head.splitlines():
             if line.startswith("ref: refs/heads/") and line.endswith("\tHEAD"):
                 target = line[len("ref: ") : -len("\tHEAD")]
                 if repo.git("show-ref", "--verify", "--quiet", target, check=False).returncode == 0:
                     repo.git("symbolic-ref", "HEAD", target)
+
+
+_CERTIFICATE = (
+    "ssl certificate",
+    "certificate verif",
+    "server certificate",
+    "certificate problem",
+    "setting certificate",
+)
+
+
+def _explained(exc: RepoError) -> RepoError:
+    """A certificate failure says which settings fix it; other failures pass unchanged."""
+    if not any(marker in exc.message.lower() for marker in _CERTIFICATE):
+        return exc
+    return RepoError(
+        f"{exc.message}\nThe remote's TLS certificate is not trusted: set the repository's "
+        "CA bundle (forge.ca_bundle, a PEM file of the CA that signed it) or, knowingly, "
+        "forge.verify_tls=false."
+    )
 
 
 def _worktree_paths(repo: GitRepo) -> list[Path]:

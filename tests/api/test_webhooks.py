@@ -6,11 +6,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 from typing import Any
 
 from fastapi.testclient import TestClient
 
+from appliance.forges.feedback import PR_OPENED_KEY
 from appliance.store import audit
+from appliance.store import tasks as task_store
 from tests.conftest import Tokens, auth
 from tests.forges.fakeforge import FIXTURES
 
@@ -67,10 +70,49 @@ def test_valid_github_signature_is_accepted(client: TestClient, tokens: Tokens) 
     assert rejections(client) == []
 
 
+def done_task_with_pr_7(client: TestClient, tokens: Tokens, repo: dict[str, Any]) -> str:
+    """A finished task that opened PR #7, the PR of the webhook fixtures."""
+    created = client.post(
+        "/api/v1/tasks",
+        json={"repository_id": repo["id"], "prompt": "Add JWT middleware"},
+        headers=auth(tokens.dev),
+    )
+    assert created.status_code == 201, created.text
+    task_id = str(created.json()["task_id"])
+    deadline = time.monotonic() + 30
+    while task(client, tokens, task_id)["status"] != "done":
+        assert time.monotonic() < deadline, task(client, tokens, task_id)
+        time.sleep(0.05)
+    db = client.app.state.appliance.db  # type: ignore[attr-defined]
+    with db.write() as session:  # what publishing records when it opens a PR
+        task_store.add_event(
+            session,
+            task_id=task_id,
+            kind="published",
+            payload={"pr": 7, "url": "https://forge.example/acme/widgets/pull/7",
+                     "branch": "appliance/20240501-0930-add-jwt-middleware"},
+            key=PR_OPENED_KEY,
+        )  # fmt: skip
+    return task_id
+
+
+def task(client: TestClient, tokens: Tokens, task_id: str) -> dict[str, Any]:
+    return dict(client.get(f"/api/v1/tasks/{task_id}", headers=auth(tokens.viewer)).json())
+
+
+def task_events(client: TestClient, tokens: Tokens, task_id: str) -> list[dict[str, Any]]:
+    page = client.get(
+        f"/api/v1/tasks/{task_id}/events/page", params={"limit": 1000}, headers=auth(tokens.viewer)
+    )
+    return list(page.json()["events"])
+
+
 def test_bad_or_missing_signature_is_401_with_an_audit_record(
     client: TestClient, tokens: Tokens
 ) -> None:
-    add_repo(client, tokens, "github", webhook_secret=SECRET)
+    repo = add_repo(client, tokens, "github", webhook_secret=SECRET)
+    task_id = done_task_with_pr_7(client, tokens, repo)
+    before, events_before = task(client, tokens, task_id), task_events(client, tokens, task_id)
     body = github_body()
     for signature in (sign(body, "wrong-secret"), None, "sha1=abc"):
         answer = post_github(client, body, signature)
@@ -82,7 +124,15 @@ def test_bad_or_missing_signature_is_401_with_an_audit_record(
     assert len(found) == 4
     assert found[0]["details"]["repository"] == "acme/widgets"
     assert found[0]["details"]["reason"] == "the signature does not match"
-    assert client.get("/api/v1/tasks", headers=auth(tokens.viewer)).json()["total"] == 0
+    after = task(client, tokens, task_id)
+    assert (after["status"], after["updated_at"]) == ("done", before["updated_at"])
+    assert task_events(client, tokens, task_id) == events_before  # no review_feedback
+    # the same comment, signed right, does reach the task: it was a task the hook could move
+    accepted = post_github(client, body, sign(body))
+    assert accepted.status_code == 202, accepted.text
+    assert accepted.json() == {"status": "follow_up", "task_id": task_id}
+    kinds = [e["kind"] for e in task_events(client, tokens, task_id)]
+    assert kinds.count("review_feedback") == 1
 
 
 def test_unknown_repository_or_no_secret_is_rejected(client: TestClient, tokens: Tokens) -> None:

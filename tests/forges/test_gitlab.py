@@ -17,6 +17,7 @@ from appliance.forges.errors import (
     ForgeConflict,
     ForgeNotFound,
     ForgePermissionError,
+    ForgeRateLimited,
     ForgeUnavailable,
 )
 from tests.forges.conftest import BRANCH, FakeTime, Repos
@@ -220,3 +221,75 @@ def test_push_uses_the_projects_clone_url(
     assert header.startswith("Authorization: Basic ")
     forge.push(repos.work, BRANCH)
     assert BRANCH in repos.remote_refs()
+
+
+def test_403_with_ratelimit_headers_is_a_rate_limit_not_a_permission_problem(
+    gitlab_server: FakeForge, fake_time: FakeTime
+) -> None:
+    serve_project(gitlab_server)
+    reset = str(int(fake_time.now) + 3600)
+    gitlab_server.on(
+        "GET",
+        "/projects/acme%2Fwidgets",
+        Reply(
+            403,
+            "gitlab/error_403.json",
+            {"RateLimit-Limit": "600", "RateLimit-Remaining": "0", "RateLimit-Reset": reset},
+        ),
+    )
+    forge = make(gitlab_server, fake_time)
+    with pytest.raises(ForgeRateLimited, match=r"GitLab rate-limited.*Try again in 3600 s") as err:
+        forge.metadata()
+    assert err.value.retry_after == 3600
+    assert fake_time.slept == []  # too far away to wait for: reported at once
+    forge.close()
+
+
+def test_403_with_ratelimit_headers_soon_is_waited_for(
+    gitlab_server: FakeForge, fake_time: FakeTime
+) -> None:
+    serve_project(gitlab_server)
+    reset = str(int(fake_time.now) + 5)
+    gitlab_server.on(
+        "GET",
+        "/projects/acme%2Fwidgets",
+        Reply(403, "gitlab/error_403.json", {"RateLimit-Remaining": "0", "RateLimit-Reset": reset}),
+        Reply(body="gitlab/project.json"),
+    )
+    forge = make(gitlab_server, fake_time)
+    assert forge.metadata().default_branch == "main"
+    assert fake_time.slept == [5]
+    forge.close()
+
+
+def test_a_gitlab_that_never_answers_times_out(silent_port: int, fake_time: FakeTime) -> None:
+    settings = ForgeSettings(
+        kind="gitlab",
+        base_url=f"http://127.0.0.1:{silent_port}",
+        token=SecretStr(TOKEN),
+        timeout=0.2,
+        max_retries=1,
+    )
+    forge = build_forge(settings, "acme/widgets", sleep=fake_time.sleep, clock=fake_time.clock)
+    with pytest.raises(ForgeUnavailable, match=r"GitLab .* did not answer within 0.2 s"):
+        forge.metadata()
+    assert fake_time.slept == [1]  # a read is retried once, then reported
+    forge.close()
+
+
+@pytest.mark.parametrize(
+    ("status", "fixture", "said"),
+    [
+        (409, "gitlab/error_409_exists.json", "Another open merge request already exists"),
+        (422, {"message": ["Branch already exists"]}, "Branch already exists"),
+    ],
+)
+def test_already_exists_is_a_conflict_with_gitlabs_reason(
+    forge: Forge, gitlab_server: FakeForge, fake_time: FakeTime, status: int, fixture: Any,
+    said: str,
+) -> None:  # fmt: skip
+    gitlab_server.on("POST", f"{PROJECT}/merge_requests", Reply(status, fixture))
+    with pytest.raises(ForgeConflict, match=f"{said}.*\\({status}\\)"):
+        forge.open_pr(PrRequest(branch=BRANCH, title="t", body="b"))
+    assert fake_time.slept == []  # a conflict is not retried
+    assert len(gitlab_server.requests_to("POST", f"{PROJECT}/merge_requests")) == 1

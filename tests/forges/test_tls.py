@@ -71,3 +71,24 @@ def test_gitlab_without_ca_bundle_is_a_tls_error_too(
     with pytest.raises(ForgeTLSError, match="ca_bundle"):
         forge.metadata()
     forge.close()
+
+
+@pytest.mark.parametrize(("kind", "api"), [("github", "/api/v3"), ("gitlab", "")])
+def test_a_ca_bundle_that_does_not_exist_is_a_clear_error_naming_it(
+    https_github: FakeForge, fake_time: FakeTime, tmp_path: Path, kind: str, api: str
+) -> None:
+    missing = tmp_path / "removed-ca.pem"  # accepted once, deleted since
+    settings = ForgeSettings(
+        kind=kind,
+        base_url=https_github.url + api,
+        token=SecretStr("x" * 20),
+        ca_bundle=missing,
+    )
+    forge = build_forge(settings, "acme/widgets", sleep=fake_time.sleep, clock=fake_time.clock)
+    with pytest.raises(ForgeTLSError) as caught:
+        forge.metadata()
+    assert str(missing) in caught.value.message
+    assert "set ca_bundle to an existing PEM file" in caught.value.message
+    assert fake_time.slept == []
+    assert https_github.seen == []
+    forge.close()

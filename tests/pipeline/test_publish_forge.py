@@ -33,6 +33,7 @@ from appliance.runner.graph import REJECT, Node
 from appliance.states import TaskStatus
 from tests.conftest import Tokens, auth, make_tokens
 from tests.forges.fakeforge import FIXTURES, FakeForge, Reply
+from tests.forges.test_gitlab import serve_project
 from tests.gitrepos import Upstream, make_upstream, plain_git
 
 TOKEN = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
@@ -425,3 +426,184 @@ def test_bad_signature_changes_nothing_and_polling_finds_new_comments(world: Wor
     approve(world, task_id)
     assert wait_status(world, task_id, "done", "failed")["status"] == "done"
     assert remote_branches(world) == [branch]
+
+
+# --- plain git: a failed push waits at the gate and is retried ----------------------
+def make_world(tmp_path: Path, kind: str, forge: dict[str, Any]) -> Iterator[World]:
+    up = make_upstream(tmp_path, "widgets")
+    up.commit({"README.md": "widgets\n"}, "initial")
+    server = FakeForge(api_prefix="/api/v4" if kind == "gitlab" else "/api/v3").start()
+    server.clone_url = up.url
+    settings = load_settings(index={"embedder": "none"})
+    try:
+        with TestClient(create_app(settings, graph=graph())) as client:
+            tokens = make_tokens(client.app.state.appliance.db)  # type: ignore[attr-defined]
+            block = {k: (server.url if v == "{{server}}" else v) for k, v in forge.items()}
+            created = client.post(
+                "/api/v1/repositories",
+                json={"name": "widgets", "clone_url": up.url, "forge_kind": kind,
+                      "settings": {"forge": block} if block else {}},
+                headers=auth(tokens.admin),
+            )  # fmt: skip
+            assert created.status_code == 201, created.text
+            yield World(client, tokens, up, server, created.json()["id"])
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def git_world(tmp_path: Path) -> Iterator[World]:
+    yield from make_world(tmp_path, "git", {})
+
+
+def error_events(w: World, task_id: str, count: int = 1) -> list[dict[str, Any]]:
+    """The task's error events, once there are ``count`` of them."""
+    deadline = time.monotonic() + 30
+    while True:
+        found = [e for e in events(w, task_id) if e["kind"] == "error"]
+        if len(found) >= count:
+            return found
+        assert time.monotonic() < deadline, "no error event"
+        time.sleep(0.05)
+
+
+def test_plain_git_push_failure_waits_at_the_gate_and_approving_again_pushes(
+    git_world: World, tmp_path: Path
+) -> None:
+    w = git_world
+    task_id = submit(w)
+    away = tmp_path / "moved-away.git"
+    w.upstream.bare.rename(away)  # the remote is unreachable when the push happens
+    approve(w, task_id)
+    [error] = error_events(w, task_id)
+    back = wait_status(w, task_id, "awaiting_approval", "failed", "done")
+    assert back["status"] == "awaiting_approval", back
+    message = error["payload"]["message"]
+    assert message.startswith("Publishing stopped while trying to push appliance/")
+    assert "does not appear to be a git repository" in message
+    assert error["payload"]["recoverable"] is True
+
+    away.rename(w.upstream.bare)  # the remote is back
+    approve(w, task_id)
+    done = wait_status(w, task_id, "done", "failed")
+    assert done["status"] == "done", done
+    [branch] = remote_branches(w)
+    assert "round 0" in plain_git(w.upstream.bare, "show", f"{branch}:auth.py")
+    count = plain_git(w.upstream.bare, "rev-list", "--count", branch).strip()
+    assert count == "2"  # the initial commit and the task's: not committed twice
+
+
+# --- a PR the server made although opening it timed out is adopted -------------------
+def task_branch(w: World, task_id: str) -> str:
+    from appliance.store import tasks as task_store
+
+    db = w.client.app.state.appliance.db  # type: ignore[attr-defined]
+    with db.session() as s:
+        checkpoint = task_store.latest_checkpoint(s, task_id)
+        assert checkpoint is not None
+        return str(checkpoint.state["branch"])
+
+
+def test_an_existing_pull_request_of_the_branch_is_adopted(world: World) -> None:
+    task_id = submit(world)
+    branch = task_branch(world, task_id)
+    existing = json.loads((FIXTURES / "github/pull.json").read_text())
+    existing["head"]["ref"] = branch
+    world.github.on("POST", f"{REPO}/pulls", Reply(422, "github/error_422_exists.json"))
+    world.github.on("GET", f"{REPO}/pulls", Reply(body=[existing]))
+    world.github.on("PATCH", f"{REPO}/pulls/7", Reply(body="github/pull_edited.json"))
+    approve(world, task_id)
+    done = wait_status(world, task_id, "done", "failed", "awaiting_approval")
+    assert done["status"] == "done", done
+    evs = events(world, task_id)
+    assert [e for e in evs if e["kind"] == "error"] == []
+    published = [e["payload"] for e in evs if e["kind"] == "published"]
+    assert [(p["pr"], p["branch"]) for p in published] == [(7, branch)]
+    [looked_up] = world.github.requests_to("GET", f"{REPO}/pulls")
+    assert looked_up.query["head"] == [f"acme:{branch}"]
+    [patch] = world.github.requests_to("PATCH", f"{REPO}/pulls/7")
+    assert json.loads(patch.body)["title"] == "Add JWT middleware"
+    assert len(world.github.requests_to("POST", f"{REPO}/pulls")) == 1
+    logs = [e["payload"]["message"] for e in evs if e["kind"] == "log"]
+    assert any("existed already" in m for m in logs)
+
+
+# --- GitLab: errors hand the task back, a retry publishes ----------------------------
+GL_TOKEN = "glpat-" + "Zx9Yw8Vu7Ts6Rq5Po4Nm"
+GL_PROJECT = "/projects/42"
+
+
+@pytest.fixture
+def gitlab_world(tmp_path: Path) -> Iterator[World]:
+    forge = {"base_url": "{{server}}", "token": GL_TOKEN, "project": "acme/widgets",
+             "max_retries": 0, "timeout": 5}  # fmt: skip
+    for w in make_world(tmp_path, "gitlab", forge):
+        serve_project(w.github)
+        w.github.on("POST", f"{GL_PROJECT}/merge_requests", Reply(201, "gitlab/mr_created.json"))
+        yield w
+
+
+GL_ERRORS = {
+    "401": (Reply(401, "gitlab/error_401.json"), "rejected the token"),
+    "403-rate-limit": (
+        Reply(
+            403,
+            "gitlab/error_403.json",
+            {"RateLimit-Remaining": "0", "RateLimit-Reset": str(int(time.time()) + 3600)},
+        ),
+        "rate-limited",
+    ),
+    "403-role": (Reply(403, "gitlab/error_403.json"), "Developer role"),
+    "404": (Reply(404, "gitlab/error_404.json"), "found nothing to open the merge request"),
+    "409": (Reply(409, "gitlab/error_409_exists.json"), "Another open merge request already"),
+    "500": (Reply(500, "gitlab/error_500.json"), "the server has a problem"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(GL_ERRORS))
+def test_gitlab_error_hands_back_to_the_gate_and_a_retry_publishes(
+    gitlab_world: World, case: str
+) -> None:
+    w = gitlab_world
+    reply, said = GL_ERRORS[case]
+    w.github.on("POST", f"{GL_PROJECT}/merge_requests", reply)
+    task_id = submit(w)
+    approve(w, task_id)
+    [error] = error_events(w, task_id)
+    back = wait_status(w, task_id, "awaiting_approval", "failed", "done")
+    assert back["status"] == "awaiting_approval", back
+    assert said in error["payload"]["message"]
+    assert error["payload"]["message"].startswith(
+        "Publishing stopped while trying to open the pull request"
+    )
+    assert len(remote_branches(w)) == 1  # the push was done and is kept
+
+    w.github.on("POST", f"{GL_PROJECT}/merge_requests", Reply(201, "gitlab/mr_created.json"))
+    approve(w, task_id)
+    done = wait_status(w, task_id, "done", "failed")
+    assert done["status"] == "done", done
+    assert len(w.github.requests_to("POST", f"{GL_PROJECT}/merge_requests")) == 2
+    published = [e["payload"] for e in events(w, task_id) if e["kind"] == "published"]
+    assert [p["pr"] for p in published] == [3]
+    commits = plain_git(w.upstream.bare, "rev-list", "--count", remote_branches(w)[0])
+    assert commits.strip() == "2"
+
+
+# --- the daily PR quota, end to end -------------------------------------------------
+def test_the_eleventh_pull_request_of_a_day_waits_with_the_quota_message(world: World) -> None:
+    for _ in range(10):
+        task_id = submit(world)
+        approve(world, task_id)
+        assert wait_status(world, task_id, "done", "failed", "awaiting_approval")["status"] == (
+            "done"
+        )
+    assert len(world.github.requests_to("POST", f"{REPO}/pulls")) == 10
+
+    task_id = submit(world)
+    approve(world, task_id)
+    [error] = error_events(world, task_id)
+    back = wait_status(world, task_id, "awaiting_approval", "failed", "done")
+    assert back["status"] == "awaiting_approval", back
+    message = error["payload"]["message"]
+    assert "dana has opened 10 pull requests today, the daily limit" in message
+    assert len(world.github.requests_to("POST", f"{REPO}/pulls")) == 10  # none reached GitHub

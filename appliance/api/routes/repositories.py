@@ -11,8 +11,9 @@ from pydantic import BaseModel, Field
 from appliance.api.deps import Admin, ApplianceDep, SessionDep, Viewer
 from appliance.core import Appliance
 from appliance.errors import Conflict
-from appliance.forges.connect import public_settings, seal_settings, secret_key
+from appliance.forges.connect import fetch_access, public_settings, seal_settings, secret_key
 from appliance.index.search import search
+from appliance.store import audit
 from appliance.store import repositories as repo_store
 from appliance.store.models import (
     Repository,
@@ -92,19 +93,32 @@ class IndexRequest(BaseModel):
 @router.post("/{repo_id}/index", status_code=202)
 def start_indexing(
     repo_id: int,
-    session: SessionDep,
     appliance: ApplianceDep,
     principal: Admin,
     body: IndexRequest | None = None,
 ) -> dict[str, Any]:
-    """Fetch the repository and bring its index up to date, in the background; embeddings
-    fill in after, while lexical search already works. Poll ``GET …/index``."""
-    repo = repo_store.get_repository(session, repo_id)
-    started = appliance.index.refresh_in_background(
-        repo.name, repo.clone_url, repo.default_branch, full=bool(body and body.full)
-    )
-    if not started:
-        raise Conflict(f"{repo.name} is being indexed already; wait for it to finish")
+    """Fetch the repository (with its token, CA bundle and proxy) and bring its index up to
+    date, in the background; embeddings fill in after, while lexical search already works.
+    Poll ``GET …/index``."""
+    full = bool(body and body.full)
+    with appliance.db.write() as session:
+        repo = repo_store.get_repository(session, repo_id)
+        started = appliance.index.refresh_in_background(
+            repo.name,
+            repo.clone_url,
+            repo.default_branch,
+            access=fetch_access(appliance.settings, repo),
+            full=full,
+        )
+        if not started:
+            raise Conflict(f"{repo.name} is being indexed already; wait for it to finish")
+        audit.append(
+            session,
+            actor=principal.username,
+            action="repository.index",
+            subject=f"repository:{repo.id}",
+            details={"name": repo.name, "full": full},
+        )
     return {"status": "started", "repository": repo.name}
 
 
