@@ -5,7 +5,10 @@
   commit, refresh the index incrementally (embeddings follow in the background).
 * ``retention``: older than ``jobs.retention_days``: worktrees of finished tasks (and of
   jobs), events and checkpoints of finished tasks; any age: the index, embeddings and
-  mirror of repositories no longer registered. The audit log is never touched.
+  mirror of repositories no longer registered. The audit log is never touched, nor is a
+  quarantined task (secrets in its diff, :mod:`appliance.review.quarantine`): its
+  worktree, events and checkpoints are evidence, kept until an admin lifts the quarantine;
+  the report lists them as kept, with the reason.
 * ``branch_cleanup``: GitHub/GitLab (through a :class:`BranchHost`): delete the remote
   ``appliance/*`` branches whose PR is closed or merged. Plain git: delete, in the
   mirror, the branches of finished tasks whose worktree is gone, and release them so
@@ -27,6 +30,7 @@ from appliance.index.service import index_dir_name, remove_index
 from appliance.jobs.context import JobContext
 from appliance.jobs.deps_job import JOB_WORKTREE_PREFIX, deps
 from appliance.jobs.errors import JobError
+from appliance.review.quarantine import quarantine_reason
 from appliance.states import TERMINAL
 from appliance.store.models import Checkpoint, ForgeKind, Repository, Task, TaskEvent
 
@@ -42,7 +46,7 @@ def reindex(ctx: JobContext) -> str:
     if status is not None and status.commit == tip:
         return f"{repo.default_branch} has not moved since it was indexed ({tip[:12]})"
     report = ctx.index.refresh(
-        repo.name, repo.clone_url, repo.default_branch, token=ctx.forge_token(repo)
+        repo.name, repo.clone_url, repo.default_branch, access=ctx.fetch_access(repo)
     )
     ctx.index.embed_in_background(repo.name)
     ctx.details["previous"] = report.previous
@@ -58,16 +62,27 @@ def retention(ctx: JobContext) -> str:
             for t in session.exec(select(Task).where(col(Task.status).in_(list(TERMINAL))))
         }
         registered = {r.name for r in session.exec(select(Repository))}
+    kept: dict[str, str] = {}
+    for task_id in finished:
+        reason = quarantine_reason(ctx.settings.data_dir, task_id)
+        if reason is not None:
+            kept[task_id] = "quarantined: " + reason.splitlines()[0]
     worktrees = 0
     for worktree in ctx.worktrees.list():
         done_at = finished.get(worktree.task_id)
         if worktree.task_id.startswith(JOB_WORKTREE_PREFIX):
             done_at = _mtime(worktree.path)
+        if worktree.task_id in kept:
+            continue
         if done_at is not None and _aware(done_at) < cutoff:
             ctx.worktrees.remove(worktree.task_id)
             worktrees += 1
     worktrees += len(ctx.worktrees.prune_stale())
-    old = [tid for tid, at in finished.items() if at is not None and _aware(at) < cutoff]
+    old = [
+        tid
+        for tid, at in finished.items()
+        if at is not None and _aware(at) < cutoff and tid not in kept
+    ]
     events = 0
     with ctx.db.write() as session:
         for start in range(0, len(old), 500):
@@ -76,11 +91,12 @@ def retention(ctx: JobContext) -> str:
             events += result.rowcount
             session.exec(delete(Checkpoint).where(col(Checkpoint.task_id).in_(batch)))
     gone = _purge_unregistered(ctx, registered)
-    ctx.details.update(worktrees=worktrees, task_events=events, repositories=gone)
+    ctx.details.update(worktrees=worktrees, task_events=events, repositories=gone, kept=kept)
+    held = f"; kept {len(kept)} quarantined task(s): {', '.join(sorted(kept))}" if kept else ""
     return (
         f"removed {worktrees} worktree(s) and {events} event(s) of {len(old)} task(s) "
         f"finished before {cutoff:%Y-%m-%d}; purged data of {len(gone)} deleted "
-        "repositories; the audit log is kept"
+        f"repositories{held}; the audit log is kept"
     )
 
 

@@ -10,7 +10,10 @@ tool, a refused path or an edit that matches twice becomes an error observation 
 sees next step. The guards end the task as handed over (failed, category code_logic, with
 notes of what was tried), never as a crash: the step limit, the wall clock, the token
 budget, and stuck detection (the same action, or the same error, three times running).
-Constraints added while the task runs (``constraints.notes``) are injected at the next step.
+The wall clock counts active time only: the time the task waited for a person (an answer,
+an approval, a review) is not counted. Constraints added while the task runs pause it at
+its next step (see :meth:`~appliance.runner.runner.TaskRunner.add_note`): their words
+(``constraints.notes``) go into the prompt, their file rules into the tools' policy.
 """
 
 from __future__ import annotations
@@ -22,19 +25,26 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from appliance.pipeline.context import History
+from appliance.pipeline.context import History, observation_chars
 from appliance.pipeline.events import command_event, report_usage
 from appliance.pipeline.prompting import render
 from appliance.pipeline.schemas import Plan, Understanding, action_model
-from appliance.pipeline.workspace import Workspace, appliance_of, model_client, open_workspace
+from appliance.pipeline.workspace import (
+    Workspace,
+    appliance_of,
+    model_client,
+    open_workspace,
+    task_constraints,
+)
 from appliance.runner.graph import Fail, Next, NodeContext, Outcome, State
+from appliance.runner.runner import WAITED_KEY
 from appliance.states import FailureCategory, TaskStatus
 from appliance.store import tasks as task_store
 from models.errors import FormatError
 
 log = logging.getLogger(__name__)
 STUCK_REPEATS = 3
-WRITE_TOOLS = {"edit_file", "create_file", "delete_file", "apply_diff"}
+WRITE_TOOLS = {"edit_file", "create_file", "delete_file", "apply_diff", "rollback"}
 
 
 def handover(state: State, why: str) -> Fail:
@@ -48,6 +58,17 @@ def handover(state: State, why: str) -> Fail:
     if tried:
         notes.append("Last steps:\n" + "\n".join(tried))
     return Fail(FailureCategory.code_logic, "\n".join(notes))
+
+
+def active_minutes(state: State, now: datetime | None = None) -> float | None:
+    """Minutes the task has been worked on: since ``started_at`` (set by preparing), less
+    the time it waited for a person (the runner adds each wait to ``WAITED_KEY`` when the
+    person decides). None before preparing recorded a start."""
+    started = state.get("started_at")
+    if not started:
+        return None
+    elapsed = ((now or datetime.now(UTC)) - datetime.fromisoformat(started)).total_seconds()
+    return max(0.0, elapsed - float(state.get(WAITED_KEY, 0.0))) / 60
 
 
 def _signature(action: dict[str, Any]) -> str:
@@ -83,8 +104,9 @@ class Implementing:
             state["finished"] = False
         client = model_client(ctx)
         step = state.get("step", 0)
+        budget = client.context_length - limits.reply_tokens
         history = History.from_state(state.get("history"))
-        history.max_observation_chars = max(1500, min(6000, client.context_length))
+        history.max_observation_chars = observation_chars(budget, history.keep_last)
 
         why = self._guard(state, history, client, ctx.task.id, limits)
         if why is not None:
@@ -103,7 +125,7 @@ class Implementing:
             "system",
             repository=ws.repo.name,
             user=ctx.task.created_by,
-            constraints=[*_constraint_lines(state), *notes],
+            constraints=[*_constraint_lines(task_constraints(ctx, state)), *notes],
             tools=[
                 {
                     "name": s["name"],
@@ -122,7 +144,6 @@ class Implementing:
             baseline_failures=state.get("baseline") or [],
             feedback=state.get("feedback", ""),
         )
-        budget = client.context_length - limits.reply_tokens
         messages = history.messages(system, task_text, budget_tokens=budget)
         schema = action_model(ws.tools.names())
         step += 1
@@ -153,6 +174,8 @@ class Implementing:
 
         if act["thought"]:
             await ctx.emit("agent_thought", {"text": act["thought"][:2000]}, key=f"{key}-thought")
+        # the files a rollback will restore (its arguments name none)
+        pending = ws.edits.pending if act["tool"] == "rollback" else []
         result = await asyncio.to_thread(ws.tools.call, act["tool"], act["args"], ws.tool_context())
         history.add(step, act, result.ok, result.output)
         await ctx.emit(
@@ -165,7 +188,7 @@ class Implementing:
             await ctx.emit(kind, payload, key=f"{key}-cmd{i}")
         if result.ok and act["tool"] in WRITE_TOOLS:
             stats = {s.path: s for s in ws.edits.diff_stat()}
-            for path in _touched_paths(act):
+            for path in _touched_paths(act) or pending:
                 stat = stats.get(path)
                 diff_stat = {"added": stat.added, "removed": stat.removed} if stat else {}
                 await ctx.emit(
@@ -184,11 +207,9 @@ class Implementing:
     ) -> str | None:
         if state.get("step", 0) >= limits.max_steps:
             return f"the step limit ({limits.max_steps} tool calls) was reached"
-        started = state.get("started_at")
-        if started:
-            minutes = (datetime.now(UTC) - datetime.fromisoformat(started)).total_seconds() / 60
-            if minutes > limits.max_minutes:
-                return f"the time limit ({limits.max_minutes:g} min) was reached"
+        minutes = active_minutes(state)
+        if minutes is not None and minutes > limits.max_minutes:
+            return f"the time limit ({limits.max_minutes:g} min) was reached"
         if client.usage_for(task_id).total_tokens > limits.max_tokens:
             return f"the token budget ({limits.max_tokens:,}) was spent"
         return stuck(history)
@@ -204,8 +225,7 @@ class Implementing:
         }
 
 
-def _constraint_lines(state: State) -> list[str]:
-    constraints = state.get("constraints", {})
+def _constraint_lines(constraints: dict[str, Any]) -> list[str]:
     lines = []
     if constraints.get("avoid_files"):
         lines.append("Do not change: " + ", ".join(constraints["avoid_files"]))

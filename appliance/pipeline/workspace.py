@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from appliance.errors import ConfigError, NotFound
 from appliance.index.indexer import RepoIndex
-from appliance.pipeline.execution import TaskSandbox
+from appliance.pipeline.execution import DepsSource, TaskSandbox
+from appliance.pipeline.output import Emit, OutputRelay
 from appliance.repos.mirror import GitRepo
 from appliance.repos.worktree import Worktrees
 from appliance.runner.graph import NodeContext, State
@@ -30,9 +31,10 @@ from appliance.tools.policy import EditPolicy
 from appliance.tools.project import PROJECT_TOOLS
 from appliance.tools.registry import Tool, ToolContext, ToolRegistry
 from appliance.tools.sandbox_tools import SANDBOX_TOOLS
-from sandbox.policy import SandboxPolicy
+from sandbox.policy import HARD_TIMEOUT_CAP_S, SandboxPolicy
 
 if TYPE_CHECKING:
+    from appliance.config import Settings
     from appliance.core import Appliance
     from models.client import ModelClient
 
@@ -135,6 +137,22 @@ def task_worktree(appliance: Appliance, ctx: NodeContext) -> Path:
 # --- end of repairs ---------------------------------------------------------------------
 
 
+def task_constraints(ctx: NodeContext, state: State) -> dict[str, Any]:
+    """The task's rules: those of the request and any added while it runs (the task's
+    constraints) joined with those planning read out of the request (``state``): every
+    path to avoid, the smallest ``max_files_changed``."""
+    task = dict(ctx.task.constraints)
+    planned = dict(state.get("constraints", {}))
+    merged = {**task, **planned}
+    avoid = {*task.get("avoid_files", []), *planned.get("avoid_files", [])}
+    if avoid:
+        merged["avoid_files"] = sorted(avoid)
+    limits = [v for v in (task.get("max_files_changed"), planned.get("max_files_changed")) if v]
+    if limits:
+        merged["max_files_changed"] = min(limits)
+    return merged
+
+
 def edit_policy(repo: Repository, constraints: dict[str, Any]) -> EditPolicy:
     settings = repo.settings or {}
     return EditPolicy(
@@ -145,9 +163,56 @@ def edit_policy(repo: Repository, constraints: dict[str, Any]) -> EditPolicy:
     )
 
 
-def sandbox_policy(repo: Repository) -> SandboxPolicy:
+def sandbox_policy(repo: Repository, settings: Settings | None = None) -> SandboxPolicy:
+    """The repository's sandbox image; the container lives at most as long as a task may
+    run (``pipeline.max_minutes``) plus one command's hard cap, when ``settings`` are given."""
     image = (repo.settings or {}).get("sandbox_image")
-    return SandboxPolicy(image=image) if image else SandboxPolicy()
+    fields: dict[str, Any] = {"image": image} if image else {}
+    if settings is not None:
+        fields["session_max_s"] = int(settings.pipeline.max_minutes * 60 + HARD_TIMEOUT_CAP_S)
+    return SandboxPolicy(**fields)
+
+
+def task_sandbox(
+    appliance: Any,
+    task_id: str,
+    repo: Repository,
+    worktree: Path,
+    test_command: str | None,
+    *,
+    emit: Emit | None = None,
+) -> TaskSandbox | None:
+    """The task's sandbox (one container for all its nodes while it runs, see
+    :mod:`appliance.pipeline.sandboxes`), with the repository's offline dependency caches
+    and its commands' live output sent as ``output`` events through ``emit``; None when the
+    appliance has no sandbox. Call it on the event loop."""
+    opener = appliance.sandbox()
+    if opener is None:
+        return None
+    settings = appliance.settings
+    loop = asyncio.get_running_loop()
+
+    def make() -> TaskSandbox:
+        return TaskSandbox(
+            opener,
+            worktree,
+            task_id,
+            sandbox_policy(repo, settings),
+            test_command,
+            deps=DepsSource(
+                settings.data_dir / "deps",
+                repo.name,
+                python_index_url=settings.deps.python_index_url,
+                npm_registry_url=settings.deps.npm_registry_url,
+            ),
+            on_output=OutputRelay(loop, emit) if emit is not None else None,
+        )
+
+    boxes = getattr(appliance, "task_sandboxes", None)
+    if boxes is None:
+        return make()
+    box: TaskSandbox = boxes.get(task_id, make, test_command=test_command)
+    return box
 
 
 async def open_workspace(ctx: NodeContext, state: State) -> Workspace:
@@ -157,25 +222,21 @@ async def open_workspace(ctx: NodeContext, state: State) -> Workspace:
     mirror = appliance.index.mirrors.get(repo.name)
     worktree = task_worktree(appliance, ctx)
     index = await asyncio.to_thread(appliance.index.open, repo.name)
-    constraints = {**ctx.task.constraints, **state.get("constraints", {})}
-    policy = edit_policy(repo, constraints)
+    policy = edit_policy(repo, task_constraints(ctx, state))
     backups = task_dir(appliance, ctx.task.id) / "edit-backups"
     edits_state = state.get("edits")
     if edits_state:
         edits = EditSession.from_state(worktree, policy, edits_state, backup_dir=backups)
     else:
         edits = EditSession(worktree, policy, backup_dir=backups)
-    opener = appliance.sandbox()
-    sandbox = (
-        TaskSandbox(
-            opener,
-            worktree,
-            ctx.task.id,
-            sandbox_policy(repo),
-            test_command=(repo.settings or {}).get("test_command"),
-        )
-        if opener is not None
-        else None
+    sandbox = task_sandbox(
+        appliance,
+        ctx.task.id,
+        repo,
+        worktree,
+        # a command the user gave when the tests could not run, or the repository's
+        state.get("test_command_override") or (repo.settings or {}).get("test_command"),
+        emit=ctx.emit,
     )
     return Workspace(repo, mirror, worktree, index, edits, sandbox, task_tools(sandbox is not None))
 

@@ -5,6 +5,13 @@ within a priority, cancellation, a checkpoint at every node edge, and recovery:
 at start-up, tasks left queued or mid-run are taken up again, the latter from
 their last checkpoint. A shutdown leaves running tasks as they are in the store,
 so the next start resumes them.
+
+Time a task spends waiting for a person is added up in its checkpoint state
+(``WAITED_KEY``, seconds), so that wall-clock guards count only the time it was worked
+on. A constraint added while a task runs pauses it at its next step boundary, merges the
+constraint into the task's constraints (so the tools enforce it from then on) and resumes
+it at the same node. A node that fails because no model endpoint answered ends the task
+as failed(transient), with the endpoints' failures in its message.
 """
 
 from __future__ import annotations
@@ -15,9 +22,13 @@ import itertools
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from appliance.errors import ConfigError, Conflict
+from pydantic import ValidationError
+from sqlmodel import Session
+
+from appliance.errors import ConfigError, Conflict, InvalidInput
 from appliance.logs import task_id_var
 from appliance.runner.graph import (
     REJECT,
@@ -32,17 +43,77 @@ from appliance.runner.graph import (
     TaskInfo,
 )
 from appliance.runner.hub import EventHub
-from appliance.states import RUNNING, TERMINAL, WAITING, FailureCategory, Priority, TaskStatus
+from appliance.states import (
+    ALLOWED,
+    RUNNING,
+    TERMINAL,
+    WAITING,
+    FailureCategory,
+    Priority,
+    TaskStatus,
+)
 from appliance.store import audit
 from appliance.store import tasks as task_store
 from appliance.store.db import Database
-from appliance.store.models import Task
+from appliance.store.models import Task, TaskConstraints
+from models.errors import ModelRequestError, ModelUnavailable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 RUNNER_ACTOR = "system:runner"
 #: where a waiting task's checkpoint keeps the actions it offers (action -> node)
 RESUME_KEY = "_resume"
+#: when a waiting task's wait began (ISO time), in its checkpoint
+PAUSED_AT_KEY = "_paused_at"
+#: seconds the task has waited for people so far, in its checkpoint state
+WAITED_KEY = "_waited_s"
+#: constraints that are rules the tools enforce (the rest are notes in words)
+STRUCTURED_CONSTRAINTS = ("avoid_files", "max_files_changed")
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _add_wait(state: State, since: datetime | str | None, now: datetime) -> None:
+    """Add the wait from ``since`` to ``now`` to the state's ``WAITED_KEY``."""
+    if since is None:
+        return
+    start = datetime.fromisoformat(since) if isinstance(since, str) else since
+    waited = max(0.0, (now - _aware(start)).total_seconds())
+    state[WAITED_KEY] = float(state.get(WAITED_KEY, 0.0)) + waited
+
+
+def _checkpointed(s: Session, task_id: str, node: str) -> None:
+    """The event that goes with every checkpoint, in its transaction."""
+    task_store.add_event(s, task_id=task_id, kind="checkpoint_reached", payload={"node": node})
+
+
+def merge_constraints(current: Mapping[str, Any], added: Mapping[str, Any]) -> dict[str, Any]:
+    """``current`` with the structured constraints of ``added``: paths to avoid are joined,
+    the smaller ``max_files_changed`` wins. Raises InvalidInput for an unknown key or a
+    value the task's constraints would refuse."""
+    unknown = sorted(set(added) - set(STRUCTURED_CONSTRAINTS))
+    if unknown:
+        raise InvalidInput(
+            f"Unknown constraint(s) {', '.join(unknown)}; a constraint added to a task is "
+            f"text, optionally with {' or '.join(STRUCTURED_CONSTRAINTS)}."
+        )
+    merged = dict(current)
+    avoid = added.get("avoid_files") or []
+    if isinstance(avoid, str):
+        avoid = [avoid]
+    if avoid:
+        merged["avoid_files"] = sorted({*merged.get("avoid_files", []), *avoid})
+    if added.get("max_files_changed") is not None:
+        limits = [added["max_files_changed"], merged.get("max_files_changed")]
+        merged["max_files_changed"] = min(int(x) for x in limits if x is not None)
+    try:
+        TaskConstraints.model_validate(merged)
+    except ValidationError as exc:
+        problems = "; ".join(str(e["msg"]) for e in exc.errors())
+        raise InvalidInput(f"The constraint is not valid: {problems}.") from None
+    return merged
 
 
 @dataclass
@@ -97,6 +168,8 @@ class TaskRunner:
         self._workers: list[asyncio.Task[None]] = []
         self._running: dict[str, asyncio.Task[None]] = {}
         self._cancel_actor: dict[str, str] = {}
+        #: running tasks that got a constraint: paused and resumed at their next step
+        self._interrupts: set[str] = set()
         self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -204,10 +277,12 @@ class TaskRunner:
                     return task, False
                 node = self.graph.node(target)
                 state["human"] = {**payload, "action": action, "by": actor}
+                _add_wait(state, state.pop(PAUSED_AT_KEY, None), datetime.now(UTC))
                 task = task_store.transition(
                     s, task, node.status, actor=actor, node=node.name, state=state,
                     details=details,
                 )  # fmt: skip
+                _checkpointed(s, task_id, node.name)
                 return task, True
 
         task, run = await self._db(decide)
@@ -241,46 +316,66 @@ class TaskRunner:
                 checkpoint = task_store.latest_checkpoint(s, task_id)
                 state = dict(checkpoint.state) if checkpoint else {}
                 state.pop(RESUME_KEY, None)
+                state.pop(PAUSED_AT_KEY, None)
                 state.update(state_update or {})
                 state["human"] = {**feedback, "action": "request_changes", "by": actor}
+                _add_wait(state, task.finished_at, datetime.now(UTC))
                 target = self.graph.node(node)
                 task.finished_at = None
-                return task_store.transition(
+                task = task_store.transition(
                     s, task, target.status, actor=actor, node=target.name, state=state,
                     details={"action": "follow_up"},
                 )  # fmt: skip
+                _checkpointed(s, task_id, target.name)
+                return task
 
         task = await self._db(reopen)
         self.hub.notify(task_id)
         self.submit(task_id, task.priority)
         return task
 
-    async def add_note(self, task_id: str, text: str, *, actor: str) -> Task:
-        """A constraint added while the task lives: kept in its constraints (``notes``) and
-        picked up by the agent at its next step, or when a waiting task goes on."""
+    async def add_note(
+        self,
+        task_id: str,
+        text: str,
+        *,
+        actor: str,
+        constraints: Mapping[str, Any] | None = None,
+    ) -> Task:
+        """A constraint added while the task lives: the text is kept in its constraints
+        (``notes``, which the agent reads at every step); ``constraints`` (``avoid_files``,
+        ``max_files_changed``) are merged into the task's rules, which the tools enforce.
+        A running task is paused at its next step boundary, takes the constraint, and
+        resumes at the same node; a waiting task takes it when it goes on."""
+        added = {k: v for k, v in (constraints or {}).items() if v not in (None, [], "")}
 
         def write() -> Task:
             with self.db.write() as s:
                 task = task_store.get_task(s, task_id)
                 if task.status in TERMINAL:
                     raise Conflict(f"Task {task_id} is already {task.status.value}.")
-                constraints = dict(task.constraints)
-                constraints["notes"] = [*constraints.get("notes", []), text]
-                task.constraints = constraints
+                merged = merge_constraints(task.constraints, added)
+                merged["notes"] = [*merged.get("notes", []), text]
+                task.constraints = merged
                 s.add(task)
                 task_store.add_event(
-                    s, task_id=task_id, kind="constraint_added", payload={"text": text}
+                    s,
+                    task_id=task_id,
+                    kind="constraint_added",
+                    payload={"text": text, **added},
                 )
                 audit.append(
                     s,
                     actor=actor,
                     action="task.constraint",
                     subject=f"task:{task_id}",
-                    details={"text": text},
+                    details={"text": text, **added},
                 )
                 return task
 
         task = await self._db(write)
+        if task.status in RUNNING:
+            self._interrupts.add(task_id)
         self.hub.notify(task_id)
         return task
 
@@ -341,6 +436,12 @@ class TaskRunner:
             )
             self.hub.notify(task_id)
         finally:
+            stopped = self.services.get("task_stopped")
+            if stopped is not None:  # e.g. the task's sandbox container goes
+                try:
+                    await stopped(task_id)
+                except Exception:
+                    log.exception("clean-up after task %s failed", task_id)
             task_id_var.reset(token)
 
     async def _drive(self, task_id: str) -> None:
@@ -350,19 +451,82 @@ class TaskRunner:
         info, node, state = entered
         self.hub.notify(task_id)
         ctx = _Context(self, info, self.services)
-        while True:
-            try:
-                outcome: Outcome = await node.run(ctx, state)
-            except Exception as exc:
-                log.exception("node %s failed on task %s", node.name, task_id)
-                outcome = Fail(
-                    FailureCategory.internal, f"{node.name}: {type(exc).__name__}: {exc}"
+        try:
+            while True:
+                try:
+                    outcome: Outcome = await node.run(ctx, state)
+                except (ModelUnavailable, ModelRequestError) as exc:
+                    # the client retried and fell back already: the models are down
+                    log.warning("node %s on task %s: %s", node.name, task_id, exc.message)
+                    outcome = Fail(
+                        FailureCategory.transient,
+                        f"{node.name}: the model could not be reached ({exc.message}); "
+                        "check the model endpoints (`appliance doctor`) and retry the task",
+                    )
+                except Exception as exc:
+                    log.exception("node %s failed on task %s", node.name, task_id)
+                    outcome = Fail(
+                        FailureCategory.internal, f"{node.name}: {type(exc).__name__}: {exc}"
+                    )
+                step = functools.partial(self._advance, task_id, node, outcome)
+                next_node = await self._db(step)
+                self.hub.notify(task_id)
+                if next_node is None:
+                    return
+                node, state = next_node
+                if task_id in self._interrupts:
+                    self._interrupts.discard(task_id)
+                    if not await self._take_constraint(ctx, node, state):
+                        return
+        finally:
+            self._interrupts.discard(task_id)
+
+    async def _take_constraint(self, ctx: _Context, node: Node, state: State) -> bool:
+        """Pause the task at ``node`` (status ``paused``), take the constraints added to it,
+        and resume it there. False when the task is no longer the runner's to go on with."""
+        task_id = ctx.task.id
+        if (
+            TaskStatus.paused not in ALLOWED[node.status]
+            or node.status not in ALLOWED[TaskStatus.paused]
+        ):
+            return True  # e.g. publishing: the note is kept, there is nothing to steer
+
+        def pause() -> None:
+            with self.db.write() as s:
+                task = task_store.get_task(s, task_id)
+                task_store.transition(
+                    s, task, TaskStatus.paused, actor=RUNNER_ACTOR, node=node.name,
+                    state={**state, RESUME_KEY: {"resume": node.name}},
+                    details={"reason": "a constraint was added"},
+                )  # fmt: skip
+                _checkpointed(s, task_id, node.name)
+
+        def resume() -> TaskInfo | None:
+            with self.db.write() as s:
+                task = task_store.get_task(s, task_id)
+                if task.status != TaskStatus.paused:
+                    return None  # cancelled or resumed by a person meanwhile
+                task_store.transition(
+                    s, task, node.status, actor=RUNNER_ACTOR, node=node.name, state=state,
+                    details={"reason": "constraint taken"},
+                )  # fmt: skip
+                _checkpointed(s, task_id, node.name)
+                task_store.add_event(
+                    s,
+                    task_id=task_id,
+                    kind="resumed",
+                    payload={"step": node.name, "reason": "constraint taken"},
                 )
-            next_node = await self._db(functools.partial(self._advance, task_id, node, outcome))
-            self.hub.notify(task_id)
-            if next_node is None:
-                return
-            node, state = next_node
+                return _info(task)
+
+        await self._db(pause)
+        self.hub.notify(task_id)
+        info = await self._db(resume)
+        self.hub.notify(task_id)
+        if info is None:
+            return False
+        ctx.task = info
+        return True
 
     def _enter(self, task_id: str) -> tuple[TaskInfo, Node, State] | None:
         """Start a queued task at the graph's start, or resume one from its checkpoint."""
@@ -370,19 +534,13 @@ class TaskRunner:
             task = s.get(Task, task_id)
             if task is None or task.status not in ({TaskStatus.queued} | RUNNING):
                 return None  # cancelled or finished while it waited
-            info = TaskInfo(
-                id=task.id,
-                repository_id=task.repository_id,
-                prompt=task.prompt,
-                constraints=dict(task.constraints),
-                priority=task.priority.value,
-                created_by=task.created_by,
-            )
+            info = _info(task)
             if task.status == TaskStatus.queued:
                 node = self.graph.node(self.graph.start)
                 task_store.transition(
                     s, task, node.status, actor=RUNNER_ACTOR, node=node.name, state={}
                 )
+                _checkpointed(s, task_id, node.name)
                 return info, node, {}
             checkpoint = task_store.latest_checkpoint(s, task_id)
             node = self.graph.node(checkpoint.node if checkpoint else self.graph.start)
@@ -408,6 +566,7 @@ class TaskRunner:
                     if nxt.status == task.status:
                         task.step = nxt.name
                         task_store.save_checkpoint(s, task_id=task_id, node=nxt.name, state=state)
+                        _checkpointed(s, task_id, nxt.name)
                         task_store.add_event(
                             s, task_id=task_id, kind="step", payload={"step": nxt.name}
                         )
@@ -423,6 +582,7 @@ class TaskRunner:
                         task_store.transition(
                             s, task, nxt.status, actor=RUNNER_ACTOR, node=nxt.name, state=state
                         )
+                        _checkpointed(s, task_id, nxt.name)
                     return nxt, state
                 case Done(summary=summary):
                     task_store.transition(
@@ -440,9 +600,14 @@ class TaskRunner:
                         wait,
                         actor=RUNNER_ACTOR,
                         node=node.name,
-                        state={**state, RESUME_KEY: actions},
+                        state={
+                            **state,
+                            RESUME_KEY: actions,
+                            PAUSED_AT_KEY: datetime.now(UTC).isoformat(),
+                        },
                         details={"reason": reason},
                     )
+                    _checkpointed(s, task_id, node.name)
                     task_store.add_event(
                         s,
                         task_id=task_id,
@@ -468,3 +633,14 @@ class TaskRunner:
             task = task_store.get_task(s, task_id)
             if task.status not in TERMINAL:
                 task_store.transition(s, task, status, actor=actor, failure=failure)
+
+
+def _info(task: Task) -> TaskInfo:
+    return TaskInfo(
+        id=task.id,
+        repository_id=task.repository_id,
+        prompt=task.prompt,
+        constraints=dict(task.constraints),
+        priority=task.priority.value,
+        created_by=task.created_by,
+    )

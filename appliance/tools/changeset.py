@@ -347,6 +347,27 @@ class EditSession:
                 entry.unlink()
 
 
+def put_back(worktree: Path, rel: str, data: bytes | None, mode: int | None) -> None:
+    """Make ``rel`` hold ``data`` with ``mode`` again (``None``: not exist), outside any
+    session and its policy: for undoing what a command in the sandbox changed (reviewing
+    puts a protected file back as the base commit has it). Like the session, never writes
+    through a symlink: a path that goes through a linked directory is refused, and a link
+    at ``rel`` itself is replaced, not followed."""
+    root = Path(os.path.realpath(worktree))
+    path = root / rel
+    if os.path.islink(path):
+        path.unlink()
+    real = resolve_inside(root, rel, must_exist=False, allow_dir=False)
+    if relative(root, real) != rel:
+        raise PathRefused(f"{rel!r} goes through a symlink; it cannot be put back", field="path")
+    if data is None:
+        if os.path.lexists(path):
+            path.unlink()
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomic(path, data, NEW_FILE_MODE if mode is None else mode)
+
+
 def line_stat(old: bytes, new: bytes) -> tuple[int, int]:
     """(lines added, lines removed) between two versions of a file."""
     a = old.decode("utf-8", "replace").splitlines()

@@ -1,4 +1,5 @@
-"""The write tools: ``edit_file``, ``create_file``, ``delete_file`` and ``apply_diff``.
+"""The write tools: ``edit_file``, ``create_file``, ``delete_file``, ``apply_diff`` and
+``rollback``.
 
 They change the task's worktree only through its :class:`~appliance.tools.changeset.EditSession`
 (``ToolContext.edits``), so every write is checked against the :class:`EditPolicy` (protected
@@ -17,6 +18,8 @@ iteration the runner can roll back. The rules the tools add:
   that parses cleanly before the change (or is new) and would not after it is refused with
   the error's line and a snippet. A file already broken may stay broken; the result says so.
 - Text with a NUL byte is never written.
+- ``rollback`` undoes the iteration's edits: every file the edit tools touched since the
+  last validated state is put back as it was (files created since are deleted).
 
 Every result says what changed and how much (``edited shop/orders.py: -3 +5 lines (now 120
 lines)``) and how many files the task has changed so far.
@@ -280,6 +283,30 @@ def _count_lines(text: str) -> int:
     return text.count("\n") + (1 if text and not text.endswith("\n") else 0)
 
 
+# rollback -------------------------------------------------------------------------------------
+
+
+class RollbackArgs(_Args):
+    pass
+
+
+def rollback(ctx: ToolContext, args: RollbackArgs) -> str:
+    """Undo this iteration's edits: back to the last validated state (the task's start in
+    the first round)."""
+    session = _session(ctx)
+    restored = session.rollback()
+    if not restored:
+        return (
+            "nothing to roll back: no file was changed with the edit tools since the last "
+            "validated state. " + _task_summary(session)
+        )
+    return (
+        f"rolled back {len(restored)} file(s) to the last validated state: "
+        f"{', '.join(restored)}. Changes made by commands (run_command) are not undone.\n"
+        + _task_summary(session)
+    )
+
+
 EDIT_FILE: Tool[EditFileArgs] = Tool(
     name="edit_file",
     description=(
@@ -311,5 +338,16 @@ APPLY_DIFF: Tool[ApplyDiffArgs] = Tool(
     fn=apply_diff,
 )
 
+ROLLBACK: Tool[RollbackArgs] = Tool(
+    name="rollback",
+    description=(
+        "Undo every edit made since the last validated state (the start of the task in the "
+        "first round): use it when your changes made things worse and you want to start "
+        "this round again."
+    ),
+    args=RollbackArgs,
+    fn=rollback,
+)
+
 #: The write tools, for ``ToolRegistry((*READ_TOOLS, *WRITE_TOOLS))``.
-WRITE_TOOLS: tuple[Tool[Any], ...] = (EDIT_FILE, CREATE_FILE, DELETE_FILE, APPLY_DIFF)
+WRITE_TOOLS: tuple[Tool[Any], ...] = (EDIT_FILE, CREATE_FILE, DELETE_FILE, APPLY_DIFF, ROLLBACK)

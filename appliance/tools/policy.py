@@ -153,6 +153,29 @@ class EditPolicy(BaseModel):
         self.check_path(rel_path)
         self.check_count([rel_path], changed)
 
+    def breaches(self, changed: Collection[str]) -> tuple[dict[str, str], str | None]:
+        """The rules a finished change breaks, whatever made it (the write tools, or a
+        command in the sandbox, which the tools never see): ``({path: why}, None)`` for
+        files that may not be changed at all (anything in ``.git/`` included), and a
+        message when more than ``max_files_changed`` files differ from the base."""
+        refused: dict[str, str] = {}
+        for rel in sorted(set(changed)):
+            if ".git" in rel.split("/"):
+                refused[rel] = f"{rel} is inside .git/, which the agent never changes"
+                continue
+            try:
+                self.check_path(rel)
+            except PathRefused as exc:
+                refused[rel] = exc.message
+        too_many = None
+        limit = self.max_files_changed
+        if limit is not None and len(set(changed)) > limit:
+            too_many = (
+                f"{len(set(changed))} files are changed ({', '.join(sorted(set(changed)))}), "
+                f"more than the {limit} this request allows"
+            )
+        return refused, too_many
+
 
 def _matching(spec: pathspec.GitIgnoreSpec, path: str) -> str | None:
     """The pattern that decides ``path`` is matched, or None when it is not."""

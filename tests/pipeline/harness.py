@@ -24,22 +24,45 @@ def app_client(
     model: str = "coder",
     kind: str = "openai",
     context_length: int = 8192,
+    fallback_urls: tuple[str, ...] = (),
+    sandbox: bool = True,
     **pipeline: Any,
 ) -> TestClient:
-    """The whole appliance against one model endpoint; ``pipeline`` overrides its limits."""
-    endpoint = {
-        "base_url": model_url,
-        "model": model,
-        "kind": kind,
-        "context_length": context_length,
-    }
+    """The whole appliance against one model endpoint (and fallbacks); ``pipeline``
+    overrides its limits. ``sandbox=False`` switches the sandbox off (as bench/pipeline.py
+    does): no container is started, and a repository without tests runs to the human gate
+    on the model and the tools alone."""
+    endpoints = [
+        {"base_url": url, "model": model, "kind": kind, "context_length": context_length}
+        for url in (model_url, *fallback_urls)
+    ]
     settings = load_settings(
-        models={"endpoints": [endpoint]},
+        models={"endpoints": endpoints},
         index={"embedder": "none"},
         jobs={"enabled": False},
         pipeline=pipeline,
     )
-    return TestClient(create_app(settings, graph=pipeline_graph()))
+    services = {} if sandbox else {"sandbox": None}
+    return TestClient(create_app(settings, graph=pipeline_graph(), services=services))
+
+
+def backdate(client: TestClient, task_id: str, **minutes: float) -> None:
+    """Move the ISO times named in the task's last checkpoint state that many minutes into
+    the past: what a task that started, or began to wait, that long ago looks like."""
+    from datetime import datetime, timedelta
+
+    from appliance.store import tasks as task_store
+
+    db = client.app.state.appliance.db  # type: ignore[attr-defined]
+    with db.write() as s:
+        checkpoint = task_store.latest_checkpoint(s, task_id)
+        assert checkpoint is not None
+        state = dict(checkpoint.state)
+        for key, back in minutes.items():
+            moment = datetime.fromisoformat(state[key]) - timedelta(minutes=back)
+            state[key] = moment.isoformat()
+        checkpoint.state = state
+        s.add(checkpoint)
 
 
 def tokens_of(client: TestClient) -> Tokens:

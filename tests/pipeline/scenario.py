@@ -52,6 +52,17 @@ def make_calc(tmp_path: Path) -> Upstream:
     return up
 
 
+def make_calc_without_tests(tmp_path: Path) -> Upstream:
+    """The calc package alone: no test suite, so the task needs no sandbox."""
+    up = make_upstream(tmp_path, "calc")
+    up.commit(
+        {"README.md": "# calc\n\nStatistics helpers.\n", "calc/__init__.py": "",
+         "calc/stats.py": STATS},
+        "calc with a bug in average",
+    )  # fmt: skip
+    return up
+
+
 def reply(obj: dict[str, Any], tokens: int = 50) -> Reply:
     return Reply(json=completion(json.dumps(obj), prompt_tokens=400, completion_tokens=tokens))
 

@@ -82,14 +82,28 @@ def _settled(task: dict[str, Any]) -> bool:
 def _remove_containers_of(task_id: str) -> None:
     """The killed appliance could not close the sandbox it had open: remove that one
     (only this task's; the next appliance start would sweep it)."""
+    from podman.errors import APIError
+
     from sandbox.podman import LABEL, TASK_LABEL, PodmanSandbox
 
     sandbox = PodmanSandbox()
+    deadline = time.monotonic() + 30
     try:
         filters = {"label": f"{TASK_LABEL}={task_id}"}
-        for container in sandbox.client.containers.list(all=True, filters=filters):
-            if container.labels.get(LABEL) == "1":
-                container.remove(force=True)
+        while True:
+            left = [
+                c
+                for c in sandbox.client.containers.list(all=True, filters=filters)
+                if c.labels.get(LABEL) == "1"
+            ]
+            if not left:
+                return
+            try:
+                for container in left:
+                    container.remove(force=True)
+            except APIError:  # it is removing itself (auto-remove, the start-up sweep)
+                assert time.monotonic() < deadline, f"the sandbox of {task_id} stays"
+                time.sleep(0.5)
     finally:
         sandbox.close()
 

@@ -70,6 +70,17 @@ def submit(client: TestClient, tokens: Tokens, url: str) -> str:
     return str(created.json()["task_id"])
 
 
+def _containers_of(task_id: str) -> list[str]:
+    from sandbox.podman import TASK_LABEL, PodmanSandbox
+
+    sandbox = PodmanSandbox()
+    try:
+        filters = {"label": f"{TASK_LABEL}={task_id}"}
+        return [c.id for c in sandbox.client.containers.list(all=True, filters=filters)]
+    finally:
+        sandbox.close()
+
+
 def test_a_bug_is_fixed_reviewed_approved_and_pushed(tmp_path: Path, model: ScriptedServer) -> None:
     calc = make_calc(tmp_path)
     model.add(*happy_path())
@@ -94,6 +105,18 @@ def test_a_bug_is_fixed_reviewed_approved_and_pushed(tmp_path: Path, model: Scri
         )
         assert iteration["payload"]["tests"]["new_failures"] == []
         assert iteration["payload"]["tests"]["passed"] == 2
+        # the test runs' output streamed live, and the task's container is gone while it
+        # waits for a person
+        live = "".join(
+            e["payload"]["text"]
+            for e in events(client, task_id, tokens.viewer)
+            if e["kind"] == "output"
+        )
+        assert "2 passed" in live, live[-2000:]
+        deadline = time.monotonic() + 30  # removed just after the status changes
+        while _containers_of(task_id) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _containers_of(task_id) == []
         # every model call's tokens are reported once (7 calls x 450 tokens)
         stream = events(client, task_id, tokens.viewer)
         spent = sum(e["payload"]["total_tokens"] for e in stream if e["kind"] == "usage")

@@ -93,20 +93,25 @@ def test_a_typescript_bug_is_fixed_in_the_node_sandbox_and_pushed(
     assert "export interface Rect" in pushed
 
 
-def test_a_node_project_in_the_python_image_fails_early_saying_what_is_missing(
+def test_a_node_project_in_the_python_image_pauses_early_saying_what_is_missing(
     tmp_path: Path, model: ScriptedServer
 ) -> None:
     """Without the repository's ``sandbox_image`` setting its tests cannot run: the task
-    stops in preparing as something a person can correct, before the model is asked."""
+    pauses in preparing with a question a person can answer, before the model is asked."""
     shapes = make_shapes(tmp_path)
     model.add(reply(TS_UNDERSTANDING))
     with app_client(model.url) as client:
         tokens = tokens_of(client)
         task_id = submit(client, tokens, shapes.url, TS_REQUEST, name="shapes")
-        task = wait_status(client, task_id, tokens.viewer, "failed", "awaiting_approval")
+        task = wait_status(client, task_id, tokens.viewer, "paused", "failed")
         evs = events(client, task_id, tokens.viewer)
-    assert task["failure_category"] == "user_correctable", failure_text(task)
-    assert "the sandbox cannot run this repository's tests" in task["failure_message"]
+    assert task["status"] == "paused", failure_text(task)
+    assert task["step"] == "preparing"
+    [waiting] = of_kind(evs, "waiting")
+    assert waiting["question"].startswith("The sandbox cannot run this repository's tests")
+    assert "node is not installed in this sandbox image (use the node image)" in str(
+        waiting["question"]
+    )
     errors = of_kind(evs, "error")
     assert "node is not installed in this sandbox image (use the node image)" in str(errors)
     assert model.requests == []

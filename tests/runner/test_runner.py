@@ -217,3 +217,35 @@ async def test_graph_breaking_the_state_machine_fails_the_task_instead_of_hangin
     with db.session() as s:
         task = task_store.get_task(s, task_id)
     assert "cannot become publishing" in (task.failure_message or "")
+
+
+async def test_every_checkpoint_has_its_checkpoint_reached_event(db: Database) -> None:
+    runner = TaskRunner(db=db, graph=graphs.scripted_graph(), hub=EventHub(), concurrency=1)
+    await runner.start()
+    task_id = _create(db, "do it")
+    runner.submit(task_id, Priority.normal)
+    await _until(lambda: _status(db, task_id) == TaskStatus.done)
+    await runner.stop()
+    with db.session() as s:
+        events = task_store.events_after(s, task_id, 0)
+    reached = [e.payload["node"] for e in events if e.kind == "checkpoint_reached"]
+    assert reached == ["preparing", "planning", "implementing"]
+    # each right after the status change that wrote its checkpoint
+    kinds = [e.kind for e in events]
+    for at in (i for i, k in enumerate(kinds) if k == "checkpoint_reached"):
+        assert kinds[at - 1] == "status"
+
+
+def test_added_constraints_join_the_task_rules_and_bad_ones_are_refused() -> None:
+    from appliance.errors import InvalidInput
+    from appliance.runner.runner import merge_constraints
+
+    current = {"avoid_files": ["docs/*"], "max_files_changed": 5, "notes": ["be brief"]}
+    merged = merge_constraints(current, {"avoid_files": "calc/stats.py", "max_files_changed": 9})
+    assert merged == {"avoid_files": ["calc/stats.py", "docs/*"], "max_files_changed": 5,
+                      "notes": ["be brief"]}  # fmt: skip
+    assert merge_constraints(current, {"max_files_changed": 2})["max_files_changed"] == 2
+    with pytest.raises(InvalidInput, match="relative to the repository root"):
+        merge_constraints(current, {"avoid_files": ["../etc/passwd"]})
+    with pytest.raises(InvalidInput, match="Unknown constraint"):
+        merge_constraints(current, {"protected": ["x"]})

@@ -95,3 +95,31 @@ def test_without_a_budget_any_number_of_files_may_change() -> None:
 def test_the_budget_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_files_changed"):
         EditPolicy(max_files_changed=0)
+
+
+def test_breaches_name_every_file_a_finished_change_may_not_touch() -> None:
+    # what a command in the sandbox changed never went through check_write
+    policy = EditPolicy(protected=["migrations/"], avoid_files=["README.md"])
+    refused, too_many = policy.breaches(
+        ["shop/orders.py", "README.md", "migrations/0002.py", ".github/workflows/ci.yml",
+         "vendor/.git/config"]
+    )  # fmt: skip
+    assert sorted(refused) == [
+        ".github/workflows/ci.yml",
+        "README.md",
+        "migrations/0002.py",
+        "vendor/.git/config",
+    ]
+    assert "in the request's files to avoid" in refused["README.md"]
+    assert "protected by this repository's settings" in refused["migrations/0002.py"]
+    assert "CI definitions" in refused[".github/workflows/ci.yml"]
+    assert "inside .git/" in refused["vendor/.git/config"]
+    assert too_many is None
+
+
+def test_breaches_count_the_files_of_the_whole_change_against_the_budget() -> None:
+    policy = EditPolicy(max_files_changed=2)
+    assert policy.breaches(["a.py", "b.py"]) == ({}, None)
+    refused, too_many = policy.breaches(["a.py", "b.py", "c.py"])
+    assert refused == {}
+    assert too_many == "3 files are changed (a.py, b.py, c.py), more than the 2 this request allows"
