@@ -4,8 +4,11 @@
    the dashboard (50 tasks over 5 repositories), a task page whose task has 5,000
    events, and a review page with a 2,000-line diff (Pygments highlighting included;
    the first response renders the first files, ui.diffview.INLINE_LINES lines, and the
-   rest load per file on demand).
-   Each page is fetched ``--requests`` times after a warm-up; p50/p99/max are printed.
+   rest load per file on demand). The reviewed task waits for approval, as a reviewer
+   finds it, so the comment links, "Explain this change" and the decision form render.
+   The first fetch of each page is reported alone (cold: templates compiled, the diff
+   parsed and highlighted); then, after a warm-up, ``--requests`` fetches give the warm
+   p50/p99/max.
 2. SSE lag, end to end: ``appliance serve`` in a subprocess runs ``bench.ui:lag_graph``
    (after a pause for the page to connect, 40 events 100 ms apart); headless Chromium
    (Debian's /usr/bin/chromium) opens the task page and a MutationObserver stamps each
@@ -13,7 +16,7 @@
    (same machine, same clock).
 
 Targets (from the issue): render p99 < 100 ms; SSE → DOM lag p99 < 500 ms. A missed
-target is reported, never an error exit.
+target is reported, never an error exit; a figure with no samples is "not measured".
 
     .venv/bin/python bench/ui.py                 # both parts
     .venv/bin/python bench/ui.py --no-browser --requests 50 --json
@@ -163,6 +166,24 @@ def render_times(requests: int) -> dict[str, dict[str, Any]]:
                     kind="review_ready",
                     payload={"diff": _diff(2000), "stats": [], "findings": []},
                 )
+                # the reviewed task waits for approval, as the runner leaves it
+                reviewed = task_store.get_task(s, ids[1])
+                for status in (
+                    TaskStatus.preparing,
+                    TaskStatus.planning,
+                    TaskStatus.awaiting_approval,
+                ):
+                    task_store.transition(s, reviewed, status, actor="bench")
+                task_store.add_event(
+                    s,
+                    task_id=ids[1],
+                    kind="waiting",
+                    payload={
+                        "status": "awaiting_approval",
+                        "reason": "the change waits for review",
+                        "actions": ["approve", "reject", "request_changes"],
+                    },
+                )
             page = client.get("/login")
             client.post(
                 "/login",
@@ -174,7 +195,14 @@ def render_times(requests: int) -> dict[str, dict[str, Any]]:
                 "review, 2,000-line diff": f"/tasks/{ids[1]}/review",
             }
             for label, url in pages.items():
-                for _ in range(5):
+                start = time.perf_counter()
+                first = client.get(url)
+                cold_ms = (time.perf_counter() - start) * 1000
+                assert first.status_code == 200
+                if label.startswith("review"):  # the reviewer's forms are on the page
+                    assert 'id="approve"' in first.text, "the review page has no decision form"
+                    assert "/explain" in first.text, "the review page has no explain form"
+                for _ in range(4):
                     assert client.get(url).status_code == 200
                 times = []
                 for _ in range(requests):
@@ -183,6 +211,7 @@ def render_times(requests: int) -> dict[str, dict[str, Any]]:
                     times.append((time.perf_counter() - start) * 1000)
                     assert resp.status_code == 200
                 results[label] = {
+                    "cold_ms": rounded(cold_ms),
                     "requests": requests,
                     "p50_ms": rounded(percentile(times, 50)),
                     "p99_ms": rounded(percentile(times, 99)),
@@ -301,6 +330,13 @@ def sse_lag() -> dict[str, Any]:
     }
 
 
+def _verdict(p99_ms: float | None, target_ms: float) -> str:
+    """'met' / 'MISSED' against the target; without samples, 'not measured'."""
+    if p99_ms is None:
+        return "not measured"
+    return "met" if p99_ms < target_ms else "MISSED"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=100, help="Fetches per page.")
@@ -319,20 +355,20 @@ def main() -> int:
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    print("Server render time, in process (milliseconds)")
+    print("Server render time, in process (milliseconds; cold = the first fetch, then warm)")
     for label, r in report["render"].items():
-        met = "met" if (r["p99_ms"] or 0) < TARGET_RENDER_P99_MS else "MISSED"
+        met = _verdict(r["p99_ms"], TARGET_RENDER_P99_MS)
         print(
-            f"  {label:26} p50 {ms_text(r['p50_ms']):>9}  p99 {ms_text(r['p99_ms']):>9}  "
-            f"max {ms_text(r['max_ms']):>9}  {r['bytes'] / 1024:.0f} KiB  "
-            f"(target p99 < {TARGET_RENDER_P99_MS:.0f} ms: {met})"
+            f"  {label:26} cold {ms_text(r['cold_ms']):>9}  warm p50 {ms_text(r['p50_ms']):>9}"
+            f"  p99 {ms_text(r['p99_ms']):>9}  max {ms_text(r['max_ms']):>9}  "
+            f"{r['bytes'] / 1024:.0f} KiB  (target warm p99 < {TARGET_RENDER_P99_MS:.0f} ms: {met})"
         )
     lag = report.get("sse_lag")
     if lag:
         if "skipped" in lag:
             print(f"SSE → DOM lag: skipped ({lag['skipped']})")
         else:
-            met = "met" if (lag["p99_ms"] or 0) < TARGET_LAG_P99_MS else "MISSED"
+            met = _verdict(lag["p99_ms"], TARGET_LAG_P99_MS)
             print(
                 f"SSE → DOM lag in Chromium over {lag['events']} events (ms): p50 "
                 f"{ms_text(lag['p50_ms'])}, p99 {ms_text(lag['p99_ms'])}, max "

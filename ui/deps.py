@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 from starlette.responses import RedirectResponse, Response
 
 from appliance.core import Appliance
+from ui.render import is_htmx
 
 
 def get_appliance(request: Request) -> Appliance:
@@ -20,6 +21,6 @@ ApplianceDep = Annotated[Appliance, Depends(get_appliance)]
 
 def redirect(request: Request, url: str) -> Response:
     """After a POST: a full load gets 303 See Other; HTMX is told where to go."""
-    if request.headers.get("hx-request") == "true":
+    if is_htmx(request):
         return Response(status_code=204, headers={"HX-Location": url})
     return RedirectResponse(url, status_code=303)

@@ -29,6 +29,7 @@ class Line:
     old_no: int | None
     new_no: int | None
     html: Markup
+    text: str = ""  # the line as in the diff, without its sign: indentation kept
 
 
 @dataclass
@@ -40,10 +41,10 @@ class Hunk:
     lines: list[Line] = field(default_factory=list)
 
     def text(self) -> str:
+        """The hunk as unified diff text, each line as it was (the model reads the code's
+        indentation; highlighted HTML with its tags stripped would lose it)."""
         sign = {"ctx": " ", "add": "+", "del": "-"}
-        return (
-            self.header + "\n" + "\n".join(sign[ln.kind] + ln.html.striptags() for ln in self.lines)
-        )
+        return self.header + "\n" + "\n".join(sign[ln.kind] + ln.text for ln in self.lines)
 
     def rows(self) -> list[tuple[Line | None, Line | None]]:
         """Side by side: context on both sides, a run of removals paired with the run of
@@ -205,17 +206,17 @@ def parse(diff: str, *, highlight: bool = True) -> list[FileDiff]:
             old_html = [Markup(escape(t)) for t in old_src]  # noqa: S704 - escaped
             new_html = [Markup(escape(t)) for t in new_src]  # noqa: S704 - escaped
         oi = ni = 0
-        for kind, _text in body:
+        for kind, text in body:
             if kind == "add":
-                hunk.lines.append(Line("add", None, new_no, new_html[ni]))
+                hunk.lines.append(Line("add", None, new_no, new_html[ni], text))
                 ni += 1
                 new_no += 1
             elif kind == "del":
-                hunk.lines.append(Line("del", old_no, None, old_html[oi]))
+                hunk.lines.append(Line("del", old_no, None, old_html[oi], text))
                 oi += 1
                 old_no += 1
             else:
-                hunk.lines.append(Line("ctx", old_no, new_no, new_html[ni]))
+                hunk.lines.append(Line("ctx", old_no, new_no, new_html[ni], text))
                 oi += 1
                 ni += 1
                 old_no += 1

@@ -91,10 +91,10 @@ def _message(exc: Exception) -> tuple[int, str]:
 
 
 def error_response(request: Request, exc: Exception) -> Response:
-    from ui.render import render_error
+    from ui.render import is_htmx, render_error
 
     status, message = _message(exc)
-    htmx = request.headers.get("hx-request") == "true"
+    htmx = is_htmx(request)
     if isinstance(exc, LoginRequired):
         target = "/login?next=" + quote(request.url.path, safe="/")
         if htmx:

@@ -156,6 +156,12 @@ _KINDS: dict[str, Renderer] = {
     ),
     "resumed": lambda p: ("resume", "phase", f"resumed at {p.get('step', '?')}", None),
     "log": lambda p: ("log", "plain", str(p.get("message", "")), None),
+    "output": lambda p: (
+        "out",
+        "cmd",
+        str(p.get("note") or f"{p.get('stream', 'stdout')} output"),
+        str(p.get("text") or "") or None,
+    ),
 }
 
 

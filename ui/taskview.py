@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import func, text
 from sqlmodel import Session, col, select
 
-from appliance.states import TERMINAL, WAITING, TaskStatus
+from appliance.states import TERMINAL, WAITING, FailureCategory, TaskStatus
 from appliance.store import tasks as task_store
 from appliance.store.models import Repository, Task, TaskEvent
 from ui.events import LogLine, describe
@@ -42,7 +42,7 @@ class FileChange:
 
 @dataclass
 class Failure:
-    kind: str  # syntax | test | timeout | security | error
+    kind: str  # syntax | test | timeout | security | other
     title: str
     message: str
 
@@ -117,21 +117,25 @@ def _panel_events(session: Session, task_id: str) -> list[tuple[int, str, dict[s
     return out
 
 
+#: the task's failure category → the banner's (kind, title); the banner knows syntax, test,
+#: timeout and security, and shows every other category as "other"
+_BANNERS: dict[FailureCategory, tuple[str, str]] = {
+    FailureCategory.security: ("security", "Security check failed"),
+    FailureCategory.code_logic: ("test", "The change does not pass its checks"),
+    FailureCategory.transient: ("other", "A temporary problem stopped the task"),
+    FailureCategory.user_correctable: ("other", "The task needs a fix on your side"),
+    FailureCategory.internal: ("other", "The appliance failed on this task"),
+}
+
+
 def classify_failure(task: Task) -> Failure | None:
+    """The failure banner of a failed task, from its failure category (not its message)."""
     if task.status != TaskStatus.failed:
         return None
     message = task.failure_message or "The task failed without a message."
-    lower = message.lower()
-    category = task.failure_category.value if task.failure_category else ""
-    if category == "security" or "secret" in lower:
-        return Failure("security", "Security check failed", message)
-    if "timeout" in lower or "timed out" in lower or "wall clock" in lower or "limit" in lower:
-        return Failure("timeout", "Ran out of time or budget", message)
-    if "syntax" in lower or "parse" in lower:
-        return Failure("syntax", "The change does not parse", message)
-    if "test" in lower or category == "code_logic":
-        return Failure("test", "Tests fail", message)
-    return Failure("error", "The task failed", message)
+    found = _BANNERS.get(task.failure_category) if task.failure_category else None
+    kind, title = found or ("other", "The task failed")
+    return Failure(kind, title, message)
 
 
 def load(session: Session, task_id: str, *, page: int) -> TaskView:
@@ -145,10 +149,12 @@ def load(session: Session, task_id: str, *, page: int) -> TaskView:
             view.waiting = {**p, "seq": seq}
         elif kind == "file_modified":
             path = str(p.get("path", "?"))
+            # each event's stat is the file's whole diff against the base so far: the
+            # latest one is the figure, not the sum
             stat = p.get("diff_stat") or {}
             change = files.setdefault(path, FileChange(path))
-            change.added += int(stat.get("added", 0) or 0)
-            change.removed += int(stat.get("removed", 0) or 0)
+            change.added = int(stat.get("added", 0) or 0)
+            change.removed = int(stat.get("removed", 0) or 0)
         elif kind == "iteration":
             view.iterations.append({**p, "seq": seq})
         elif kind == "review_ready":

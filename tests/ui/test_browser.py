@@ -1,7 +1,8 @@
 """End to end in headless Chromium (Debian's ``chromium``) against a real ``appliance serve``:
 sign in, add a repository, submit a task, watch its events arrive, review, comment,
 approve, see the PR link; a viewer cannot approve; a forged POST is refused. Screenshots
-of every page go to ``tmp_path/screenshots`` (or ``$UI_SCREENSHOT_DIR``)."""
+of every page go to ``test-output/screenshots/`` at the repository root (or
+``$UI_SCREENSHOT_DIR``), where they outlive the run for a person to look at."""
 
 from __future__ import annotations
 
@@ -30,9 +31,12 @@ def _chromium_present() -> None:
         pytest.fail(f"{CHROMIUM} is missing: run `make test`, or apt-get install chromium")
 
 
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
+
+
 @pytest.fixture
-def shots(tmp_path: Path) -> Path:
-    path = Path(os.environ.get("UI_SCREENSHOT_DIR") or tmp_path / "screenshots")
+def shots() -> Path:
+    path = Path(os.environ.get("UI_SCREENSHOT_DIR") or SCREENSHOTS)
     path.mkdir(parents=True, exist_ok=True)
     return path
 

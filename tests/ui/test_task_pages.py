@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import time
+import pytest
 
+from appliance.states import FailureCategory, TaskStatus
 from appliance.store import tasks as task_store
 from tests.ui.conftest import Ui, sign_in, submit, wait_status
 
@@ -91,6 +92,13 @@ def test_constraint_and_cancel(ui: Ui) -> None:
     page = ui.client.get(f"/tasks/{task_id}").text
     assert "constraint added: no new deps" in page
     assert "Constraints added: no new deps" in page
+    ui.client.post(
+        f"/tasks/{task_id}/constraints",
+        data={"csrf_token": csrf, "text": "leave the API alone", "avoid_files": "api.py, docs/**"},
+    )
+    with ui.db.session() as session:
+        constraints = task_store.get_task(session, task_id).constraints
+    assert constraints["avoid_files"] == ["api.py", "docs/**"]  # the tools enforce these
     other = sign_in(ui.client, "dave")
     refused = ui.client.post(f"/tasks/{task_id}/cancel", data={"csrf_token": other})
     assert refused.status_code == 403
@@ -102,20 +110,115 @@ def test_constraint_and_cancel(ui: Ui) -> None:
 
 def test_failure_shows_a_categorised_banner_and_fix_it_retries(ui: Ui) -> None:
     csrf = sign_in(ui.client, "dana")
-    task_id = submit(ui, "this will fail", csrf)
+    task_id = submit(ui, "this will fail", csrf)  # fails as code_logic
     wait_status(ui.db, task_id, "failed")
     page = ui.client.get(f"/tasks/{task_id}").text
     assert 'data-category="test"' in page
-    assert "Tests fail" in page
-    assert "Fix it" in page
-    assert "Change approach" in page
-    assert "Abort" in page
+    assert "The change does not pass its checks" in page
+    assert "tests fail: test_add" in page
+    assert f'action="/tasks/{task_id}/retry"' in page
+    assert f'action="/tasks/{task_id}/abort"' in page
+    assert 'href="/"' not in page.split('class="banner"')[1].split("</section>")[0]
     resp = ui.client.post(
         f"/tasks/{task_id}/retry", data={"csrf_token": csrf}, follow_redirects=False
     )
     new_id = resp.headers["location"].rsplit("/", 1)[-1]
     with ui.db.session() as s:
         assert "test_add" in task_store.get_task(s, new_id).prompt
+
+
+def _fail_as(ui: Ui, task_id: str, category: FailureCategory, message: str) -> None:
+    with ui.db.write() as s:
+        task = task_store.get_task(s, task_id)
+        task_store.transition(s, task, TaskStatus.failed, actor="test", failure=(category, message))
+
+
+@pytest.mark.parametrize(
+    ("category", "kind"),
+    [
+        (FailureCategory.security, "security"),
+        (FailureCategory.code_logic, "test"),
+        (FailureCategory.transient, "other"),
+        (FailureCategory.internal, "other"),
+        (FailureCategory.user_correctable, "other"),
+    ],
+)
+def test_the_banner_follows_the_failure_category_not_the_message(
+    ui: Ui, category: FailureCategory, kind: str
+) -> None:
+    csrf = sign_in(ui.client, "dana")
+    task_id = submit(ui, "please ask me", csrf)
+    wait_status(ui.db, task_id, "paused")
+    # a message full of words the old guess keyed on: "secret", "timed out", "syntax"
+    _fail_as(ui, task_id, category, "the test of the secret parser timed out on a syntax error")
+    page = ui.client.get(f"/tasks/{task_id}").text
+    assert f'data-category="{kind}"' in page
+    assert f'<span class="badge bad">{kind}</span>' in page
+
+
+def test_change_approach_opens_the_request_prefilled(ui: Ui) -> None:
+    csrf = sign_in(ui.client, "dana")
+    task_id = submit(ui, "this will fail", csrf)
+    wait_status(ui.db, task_id, "failed")
+    page = ui.client.get(f"/tasks/{task_id}").text
+    banner = page.split('class="banner"')[1].split("</section>")[0]
+    assert '<form method="get" action="/tasks/new"' in banner
+    form = ui.client.get(
+        "/tasks/new", params={"repository_id": str(ui.repo_id), "prompt": "this will fail"}
+    ).text
+    assert ">this will fail</textarea>" in form
+    assert f'value="{ui.repo_id}" selected' in form
+
+
+def test_abort_leaves_a_failed_task_and_goes_back(ui: Ui) -> None:
+    csrf = sign_in(ui.client, "dana")
+    task_id = submit(ui, "this will fail", csrf)
+    wait_status(ui.db, task_id, "failed")
+    resp = ui.client.post(
+        f"/tasks/{task_id}/abort", data={"csrf_token": csrf}, follow_redirects=False
+    )
+    assert resp.status_code == 303
+    assert resp.headers["location"] == "/"
+    with ui.db.session() as s:
+        assert task_store.get_task(s, task_id).status == TaskStatus.failed
+
+
+def test_abort_cancels_a_task_not_yet_finished(ui: Ui) -> None:
+    csrf = sign_in(ui.client, "dana")
+    task_id = submit(ui, "please ask me", csrf)
+    wait_status(ui.db, task_id, "paused")
+    other = sign_in(ui.client, "dave")
+    refused = ui.client.post(f"/tasks/{task_id}/abort", data={"csrf_token": other})
+    assert refused.status_code == 403
+    assert "belongs to dana" in refused.text
+    csrf = sign_in(ui.client, "dana")
+    resp = ui.client.post(
+        f"/tasks/{task_id}/abort",
+        data={"csrf_token": csrf},
+        headers={"HX-Request": "true"},
+    )
+    assert resp.status_code == 204
+    assert resp.headers["HX-Location"] == "/"
+    assert wait_status(ui.db, task_id, "cancelled") == "cancelled"
+
+
+def test_changed_files_show_the_latest_stat_of_each_file_not_a_sum(ui: Ui) -> None:
+    csrf = sign_in(ui.client, "dana")
+    task_id = submit(ui, "please ask me", csrf)  # paused before any review
+    wait_status(ui.db, task_id, "paused")
+    with ui.db.write() as s:  # three edits of one file: each stat is the file's diff so far
+        for added, removed in ((2, 1), (5, 1), (7, 3)):
+            task_store.add_event(
+                s,
+                task_id=task_id,
+                kind="file_modified",
+                payload={"path": "pkg/grow.py", "diff_stat": {"added": added, "removed": removed}},
+            )
+    panels = ui.client.get(f"/tasks/{task_id}/panels").text
+    row = panels.split("<code>pkg/grow.py</code>")[1].split("</tr>")[0]
+    assert ">+7<" in row
+    assert ">\u22123<" in row  # a minus sign, as the page writes it
+    assert "+14" not in row
 
 
 def test_stream_sends_rendered_lines_and_ends_with_the_task(ui: Ui) -> None:
@@ -134,7 +237,7 @@ def test_stream_sends_rendered_lines_and_ends_with_the_task(ui: Ui) -> None:
     assert "[plan]" in body
 
 
-def test_a_task_with_5000_events_renders_a_window_fast(ui: Ui) -> None:
+def test_a_task_with_5000_events_renders_only_the_last_window(ui: Ui) -> None:
     csrf = sign_in(ui.client, "dana")
     task_id = submit(ui, "fix add", csrf)
     wait_status(ui.db, task_id, "awaiting_approval")
@@ -143,15 +246,13 @@ def test_a_task_with_5000_events_renders_a_window_fast(ui: Ui) -> None:
             task_store.add_event(
                 s, task_id=task_id, kind="agent_thought", payload={"text": f"t{i}"}
             )
-    ui.client.get(f"/tasks/{task_id}")
-    start = time.perf_counter()
     page = ui.client.get(f"/tasks/{task_id}").text
-    elapsed = time.perf_counter() - start
-    assert page.count('class="ln"') == 200
+    assert page.count('class="ln"') == 200  # the window, not 5,000 lines
     assert "t4999" in page
+    assert "t4800<" in page
+    assert "t4799<" not in page
     assert "t100<" not in page
-    assert "Show earlier lines" in page
-    assert elapsed < 1.0, f"{elapsed:.3f}s"
+    assert "Show earlier lines" in page  # the rest loads on request
     earlier = ui.client.get(f"/tasks/{task_id}/log?before=4900", headers={"HX-Request": "true"})
     assert earlier.text.count('class="ln"') == 200
     assert "<html" not in earlier.text

@@ -40,8 +40,34 @@ def gpu_inventory() -> tuple[list[dict[str, str]], str]:
     return gpus, ""
 
 
-@router.get("/models")
-async def models_page(request: Request, appliance: ApplianceDep, _user: ViewerUser) -> Response:
+#: vLLM's figures (keys of :func:`models.vllm.parse_metrics`) as the page shows them, in order
+_FIGURES: tuple[tuple[str, str], ...] = (
+    ("num_requests_running", "Requests running"),
+    ("num_requests_waiting", "Requests waiting"),
+    ("kv_cache_usage_perc", "KV-cache use"),
+    ("ttft_mean_seconds", "Time to first token (mean)"),
+    ("ttft_count", "Requests timed"),
+)
+
+
+def figures(metrics: dict[str, float]) -> list[tuple[str, str]]:
+    """(label, value in words) for each figure the endpoint reported."""
+    out = []
+    for key, label in _FIGURES:
+        value = metrics.get(key)
+        if value is None:
+            continue
+        if key == "kv_cache_usage_perc":
+            text = f"{value * 100:.1f} %"
+        elif key == "ttft_mean_seconds":
+            text = f"{value * 1000:.0f} ms"
+        else:
+            text = f"{value:,.0f}"
+        out.append((label, text))
+    return out
+
+
+def _statuses(appliance: ApplianceDep) -> list[dict[str, Any]]:
     monitor = appliance.model_monitor
     statuses: list[dict[str, Any]] = (
         [s.as_dict() for s in monitor.snapshot()] if monitor is not None else []
@@ -49,6 +75,12 @@ async def models_page(request: Request, appliance: ApplianceDep, _user: ViewerUs
     contexts = {ep.base_url: ep.context_length for ep in appliance.model_endpoints}
     for s in statuses:
         s["context_length"] = contexts.get(s["base_url"])
+        s["figures"] = figures(s.get("metrics") or {})
+    return statuses
+
+
+@router.get("/models")
+async def models_page(request: Request, appliance: ApplianceDep, _user: ViewerUser) -> Response:
     gpus, gpu_note = await asyncio.to_thread(gpu_inventory)
     configured = [
         {
@@ -63,8 +95,14 @@ async def models_page(request: Request, appliance: ApplianceDep, _user: ViewerUs
         request,
         "models.html",
         active="models",
-        statuses=statuses,
+        statuses=_statuses(appliance),
         configured=configured,
         gpus=gpus,
         gpu_note=gpu_note,
     )
+
+
+@router.get("/fragments/model-status")
+def model_status(request: Request, appliance: ApplianceDep, _user: ViewerUser) -> Response:
+    """Polled by the models page every few seconds: each endpoint's health and figures."""
+    return render(request, "_partials/_model_status.html", statuses=_statuses(appliance))

@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from appliance.errors import ApplianceError, Conflict, InvalidInput
 from appliance.forges.secrets import decrypt, encrypt, mask
+from appliance.jobs.schedule import check_cron
 from appliance.store import repositories as repo_store
 from appliance.store.models import ForgeKind, Repository, RepositoryCreate, RepositoryUpdate
 from ui.auth import AdminUser, CsrfChecked, ViewerUser
@@ -115,28 +116,61 @@ def _index_info(appliance: ApplianceDep, repo: Repository) -> dict[str, Any]:
     }
 
 
+def _token_hint(appliance: ApplianceDep, repo: Repository) -> str:
+    stored = (repo.settings or {}).get(TOKEN_KEY)
+    if not stored:
+        return ""
+    try:
+        return mask(decrypt(stored, _secret(appliance)))
+    except Exception:  # the secret key changed since it was stored
+        return "stored, but unreadable with the current secret key: enter it again"
+
+
+def _stored_fields(repo: Repository) -> dict[str, Any]:
+    """The settings form's values as stored."""
+    s = repo.settings or {}
+    return {
+        "test_command": s.get("test_command", ""),
+        "protected_paths": "\n".join(s.get("protected_paths") or []),
+        "protected_branches": "\n".join(s.get("protected_branches") or []),
+        "plan_approval": bool(s.get("plan_approval")),
+        "nightly_cron": s.get("nightly_cron", ""),
+        "clone_url": repo.clone_url,
+        "default_branch": repo.default_branch,
+    }
+
+
+def _repository_page(
+    request: Request,
+    appliance: ApplianceDep,
+    repo: Repository,
+    *,
+    check: dict[str, Any] | None = None,
+    fields: dict[str, Any] | None = None,
+    field_errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "repository.html",
+        status_code=status_code,
+        active="repositories",
+        repo=repo,
+        info=_index_info(appliance, repo),
+        token_hint=_token_hint(appliance, repo),
+        check=check,
+        fields=fields or _stored_fields(repo),
+        field_errors=field_errors or {},
+    )
+
+
 @router.get("/repositories/{repo_id}")
 def repository_page(
     repo_id: int, request: Request, appliance: ApplianceDep, _user: ViewerUser
 ) -> Response:
     with appliance.db.session() as session:
         repo = repo_store.get_repository(session, repo_id)
-    stored = (repo.settings or {}).get(TOKEN_KEY)
-    token_hint = ""
-    if stored:
-        try:
-            token_hint = mask(decrypt(stored, _secret(appliance)))
-        except Exception:  # the secret key changed since it was stored
-            token_hint = "stored, but unreadable with the current secret key: enter it again"  # noqa: S105
-    return render(
-        request,
-        "repository.html",
-        active="repositories",
-        repo=repo,
-        info=_index_info(appliance, repo),
-        token_hint=token_hint,
-        check=None,
-    )
+    return _repository_page(request, appliance, repo)
 
 
 @router.get("/repositories/{repo_id}/index-status")
@@ -214,15 +248,7 @@ async def check(
     ok, message = await asyncio.to_thread(check_access, appliance, repo)
     if htmx:
         return render(request, "_partials/_check.html", check={"ok": ok, "message": message})
-    return render(
-        request,
-        "repository.html",
-        active="repositories",
-        repo=repo,
-        info=_index_info(appliance, repo),
-        token_hint="",
-        check={"ok": ok, "message": message},
-    )
+    return _repository_page(request, appliance, repo, check={"ok": ok, "message": message})
 
 
 @router.post("/repositories/{repo_id}/settings")
@@ -231,24 +257,49 @@ async def save_settings(
 ) -> Response:
     form = await read_form(request)
     cron = form.get("nightly_cron").strip()
-    if cron and len(cron.split()) != 5:
-        raise InvalidInput(
-            f"The nightly schedule {cron!r} is not a cron line of 5 fields, e.g. '0 2 * * *'."
-        )
+    test_command = form.get("test_command").strip()
     protected = [p.strip() for p in form.get("protected_paths").splitlines() if p.strip()]
     branches = [p.strip() for p in form.get("protected_branches").splitlines() if p.strip()]
+    if cron:
+        try:
+            check_cron(cron, "The nightly schedule")
+        except InvalidInput as exc:
+            # stored, a bad line would break the job sync of every repository: refuse it
+            # here, with the form as it was sent
+            with appliance.db.session() as session:
+                repo = repo_store.get_repository(session, repo_id)
+            fields = {
+                "test_command": form.get("test_command"),
+                "protected_paths": form.get("protected_paths"),
+                "protected_branches": form.get("protected_branches"),
+                "plan_approval": form.get("plan_approval") == "1",
+                "nightly_cron": form.get("nightly_cron"),
+                "clone_url": form.get("clone_url"),
+                "default_branch": form.get("default_branch"),
+            }
+            return _repository_page(
+                request,
+                appliance,
+                repo,
+                fields=fields,
+                field_errors={"nightly_cron": exc.message},
+                status_code=422,
+            )
 
     def write() -> None:
         with appliance.db.write() as session:
             repo = repo_store.get_repository(session, repo_id)
             settings = dict(repo.settings or {})
             settings.update(
-                test_command=form.get("test_command").strip(),
                 protected_paths=protected,
                 protected_branches=branches,
                 plan_approval=form.get("plan_approval") == "1",
                 nightly_cron=cron,
             )
+            if test_command:
+                settings["test_command"] = test_command
+            else:  # no key: the test command is detected from the repository's files
+                settings.pop("test_command", None)
             token = form.get("token").strip()
             if token:
                 settings[TOKEN_KEY] = encrypt(token, _secret(appliance))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -252,6 +253,28 @@ async def cancel(
     return redirect(request, f"/tasks/{task_id}")
 
 
+@router.post("/tasks/{task_id}/abort")
+async def abort(
+    task_id: str,
+    request: Request,
+    appliance: ApplianceDep,
+    user: DeveloperUser,
+    _csrf: CsrfChecked,
+) -> Response:
+    """'Abort' on the failure banner: a task not yet finished is cancelled (as Cancel does);
+    a finished one stays as it is. Either way, back to the dashboard."""
+    await _owner_or_admin(appliance, task_id, user)
+
+    def status() -> TaskStatus:
+        with appliance.db.session() as session:
+            return task_store.get_task(session, task_id).status
+
+    if await asyncio.to_thread(status) not in TERMINAL:
+        with contextlib.suppress(Conflict):  # it finished meanwhile: nothing to cancel
+            await appliance.runner.cancel(task_id, actor=user.username)
+    return redirect(request, "/")
+
+
 @router.post("/tasks/{task_id}/answer")
 async def answer(
     task_id: str,
@@ -291,7 +314,11 @@ async def add_constraint(
     text = form.get("text").strip()
     if not text or len(text) > 2000:
         raise InvalidInput("A constraint is 1 to 2,000 characters, e.g. 'keep the public API'.")
-    task = await appliance.runner.add_note(task_id, text, actor=user.username)
+    # files to avoid from now on: comma- or line-separated paths/globs (the tools refuse them)
+    avoid = [p.strip() for p in re.split(r"[,\n]", form.get("avoid_files") or "") if p.strip()]
+    task = await appliance.runner.add_note(
+        task_id, text, actor=user.username, constraints={"avoid_files": avoid}
+    )
     if form.get("resume") and task.status == TaskStatus.paused:
         with contextlib.suppress(Conflict):
             await appliance.runner.act(task_id, "resume", {}, actor=user.username)
