@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +44,6 @@ SLOW_TESTS = (
     "grep -q 'values) / len(values)$' calc/stats.py && sleep 6; "
     "python3 -m pytest -q -p no:cacheprovider --junitxml=$APPLIANCE_REPORT_DIR/junit.xml"
 )
-
-
-@pytest.fixture
-def model() -> Iterator[ScriptedServer]:
-    # in the test process: it outlives the appliance processes that are killed
-    with ScriptedServer(models=["coder"]) as server:
-        yield server
 
 
 def _env(model: ScriptedServer) -> dict[str, str]:

@@ -4,7 +4,6 @@ notes (failed, code_logic, "Handed over: …" and the last steps), not left runn
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +19,6 @@ READ_TESTS = {"thought": "What do the tests expect?", "tool": "read_file",
               "args": {"path": "tests/test_stats.py"}}  # fmt: skip
 LIST = {"thought": "What else is there?", "tool": "list_directory", "args": {"path": "."}}
 SEARCH = {"thought": "Who calls it?", "tool": "search_code", "args": {"pattern": "average"}}
-
-
-@pytest.fixture
-def model() -> Iterator[ScriptedServer]:
-    with ScriptedServer(models=["coder"]) as server:
-        yield server
 
 
 def _handed_over(tmp_path: Path, model: ScriptedServer, **pipeline: Any) -> str:

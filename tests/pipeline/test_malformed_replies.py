@@ -4,7 +4,6 @@ model's next, sensible steps still bring the task to the human gate with a worki
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,12 +31,6 @@ from tests.pipeline.scenario import (
 )
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def model() -> Iterator[ScriptedServer]:
-    with ScriptedServer(models=["coder"]) as server:
-        yield server
 
 
 @dataclass

@@ -4,7 +4,6 @@ waits for approval with a diff that makes the tests pass; approval pushes the br
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +19,6 @@ from tests.models.scripted_server import ScriptedServer
 from tests.pipeline.scenario import REQUEST, happy_path, make_calc
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def model() -> Iterator[ScriptedServer]:
-    with ScriptedServer(models=["coder"]) as server:
-        yield server
 
 
 def app_client(model: ScriptedServer, **pipeline: Any) -> TestClient:

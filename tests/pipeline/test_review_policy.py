@@ -6,7 +6,6 @@ while rounds remain, and fails (security) when none do."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -45,12 +44,6 @@ SNEAK = {
 }
 FINISH_AGAIN = {"thought": "", "tool": "finish",
                 "args": {"summary": "Fixed the divisor; README left alone."}}  # fmt: skip
-
-
-@pytest.fixture
-def model() -> Iterator[ScriptedServer]:
-    with ScriptedServer(models=["coder"]) as server:
-        yield server
 
 
 def test_a_protected_file_written_by_a_command_fails_the_task_unpublished(

@@ -7,7 +7,6 @@ mid-run, and a worktree made just before a crash."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,12 +48,6 @@ from tests.pipeline.scenario import (
 pytestmark = pytest.mark.slow
 
 FIXED = "return sum(values) / len(values)"
-
-
-@pytest.fixture
-def model() -> Iterator[ScriptedServer]:
-    with ScriptedServer(models=["coder"]) as server:
-        yield server
 
 
 def _prompt(model: ScriptedServer, n: int) -> str:

@@ -4,7 +4,6 @@ right one passes, the task waits for approval, and approval pushes the branch.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -43,12 +42,6 @@ RIGHT = {
 }
 TEST = {"thought": "Run them.", "tool": "run_tests", "args": {}}
 FINISH = {"thought": "", "tool": "finish", "args": {"summary": "area() multiplies the sides."}}
-
-
-@pytest.fixture
-def model() -> Iterator[ScriptedServer]:
-    with ScriptedServer(models=["coder"]) as server:
-        yield server
 
 
 def test_a_typescript_bug_is_fixed_in_the_node_sandbox_and_pushed(

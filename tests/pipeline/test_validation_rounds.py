@@ -7,7 +7,6 @@ crashed."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,12 +49,6 @@ def breaking_round(k: int) -> list[Reply]:
     }
     finish = {"thought": "", "tool": "finish", "args": {"summary": f"attempt {k + 1} done"}}
     return [reply(edit), reply(finish)]
-
-
-@pytest.fixture
-def model() -> Iterator[ScriptedServer]:
-    with ScriptedServer(models=["coder"]) as server:
-        yield server
 
 
 def test_the_fifth_failed_validation_round_hands_the_task_over(
