@@ -30,3 +30,10 @@ class PolicyError(SandboxError):
 
 class SessionClosed(SandboxError):
     pass
+
+
+def service_fault(exc: SandboxError) -> bool:
+    """A container start the service itself failed (HTTP 500 from Podman, after the
+    container was created): worth one retry on a restarted service. Errors that come from
+    the request (a missing image, a bad option) are 4xx and are not."""
+    return "did not start" in exc.message and "500 Server Error" in exc.message

@@ -33,7 +33,13 @@ from sandbox import cgroups, spec
 from sandbox.access import allow_traverse, grant_access
 from sandbox.base import WORKSPACE, EnforcedLimits, OutputCallback, RunResult, Stream
 from sandbox.deps import NPM_CACHE_MOUNT, WHEELHOUSE_MOUNT
-from sandbox.errors import PolicyError, SandboxError, SandboxUnavailable, SessionClosed
+from sandbox.errors import (
+    PolicyError,
+    SandboxError,
+    SandboxUnavailable,
+    SessionClosed,
+    service_fault,
+)
 from sandbox.output import CappedBuffer
 from sandbox.policy import SandboxPolicy
 from sandbox.service import PodmanService, SandboxUser
@@ -196,10 +202,19 @@ class PodmanSandbox:
             cgroup_parent=cgroup_parent,
         )
         try:
-            container = self.call(
-                "creating the sandbox container", lambda c: c.containers.create(**kwargs)
-            )
-            self._start(container, name)
+            try:
+                container = self._create_and_start(kwargs, name)
+            except SandboxError as exc:
+                if not service_fault(exc):
+                    raise
+                # Seen on a long-running service: it answers, but every start fails
+                # ("write child: broken pipe"). The failed container is gone already.
+                log.warning("the Podman service failed to start %s (%s): restarting it and "
+                            "trying once more", name, exc.message)  # fmt: skip
+                self._reset_client()
+                with map_podman_errors("restarting the Podman API service"):
+                    self.service.restart()
+                container = self._create_and_start(kwargs, name)
         except BaseException:
             if cgroup_parent:
                 with contextlib.suppress(OSError):
@@ -217,6 +232,13 @@ class PodmanSandbox:
         return PodmanSession(
             self, container, policy, task_id=task_id, enforced=enforced, cgroup_path=cgroup_path
         )
+
+    def _create_and_start(self, kwargs: dict[str, Any], name: str) -> Container:
+        container = self.call(
+            "creating the sandbox container", lambda c: c.containers.create(**kwargs)
+        )
+        self._start(container, name)
+        return container
 
     def _start(self, container: Container, name: str) -> None:
         """Start a created container; one that does not start is removed at once."""

@@ -8,9 +8,11 @@ service (conmon runs on its own); a stale socket after a crash does no harm.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -135,6 +137,38 @@ class PodmanService:
             f"the Podman API service for {self.user.name} did not start at {self.socket}; "
             f"its log ({self.log_path}) ends with:\n{tail}"
         )
+
+    def service_pids(self) -> list[int]:
+        """The processes serving this socket (``podman system service … <url>``), whoever
+        started them."""
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                if entry.stat().st_uid != self.user.uid:
+                    continue
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"podman" in argv[0] and b"service" in argv and self.url.encode() in argv:
+                pids.append(int(entry.name))
+        return pids
+
+    def restart(self, timeout: float = 15.0) -> None:
+        """Stop the service (whoever started it) and start it again: for a service that
+        answers but no longer starts containers."""
+        for pid in self.service_pids():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while (self.ping() or self.service_pids()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if self._proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(timeout=5)
+            self._proc = None
+        self.ensure_running(timeout)
 
     def _prepare_runtime_dir(self) -> None:
         run_dir = self.user.runtime_dir / "podman"
