@@ -33,6 +33,7 @@ from appliance.pipeline.workspace import (
     task_sandbox,
     worktrees,
 )
+from appliance.repos.mirror import GitRepo
 from appliance.runner.graph import Fail, Next, NodeContext, Outcome, Pause, State
 from appliance.states import FailureCategory, TaskStatus
 from appliance.store.models import Repository
@@ -196,7 +197,16 @@ class Preparing:
             await ctx.emit(
                 "log", {"message": report.summary(), "step": "index"}, key="prepare-index"
             )
-        state.update(base=record.base, branch=record.branch, worktree=str(path), baseline=[])
+        # The edit policy judges only what the repair changes: the job's own commit on the
+        # branch (a bumped requirements file, say) is not the agent's doing.
+        start = await asyncio.to_thread(GitRepo(record.repo).resolve, record.branch)
+        state.update(
+            base=record.base,
+            policy_base=start,
+            branch=record.branch,
+            worktree=str(path),
+            baseline=[],
+        )
         await ctx.emit(
             "log",
             {"message": f"repairing branch {record.branch} in its worktree", "step": "worktree"},

@@ -155,6 +155,11 @@ class Reviewing:
         (rounds remain) or failed."""
         appliance = appliance_of(ctx)
         rnd = state.get("round", 0)
+        # what the task itself changed: for a repair, since the job's commit it started on
+        start = state.get("policy_base") or state["base"]
+        if start != state["base"]:
+            own = await asyncio.to_thread(worktrees(appliance).diff, worktree, start)
+            stats = diff_stats(own)
         changed = {s.path for s in stats} | {s.old_path for s in stats if s.old_path}
         policy = edit_policy(repo, task_constraints(ctx, state))  # the write tools' policy
         refused, too_many = policy.breaches(changed)
@@ -172,7 +177,7 @@ class Reviewing:
             return Fail(FailureCategory.security, message + "\nNothing was pushed.")
         try:
             await asyncio.to_thread(
-                _put_back_from_base, appliance, worktree, state["base"], sorted(refused)
+                _put_back_from_base, appliance, worktree, start, sorted(refused)
             )
         except ApplianceError as exc:
             return Fail(

@@ -104,7 +104,8 @@ async def test_a_red_major_bump_is_repaired_by_the_pipeline_and_published_green(
         [task_id] = run.task_ids  # only the major bump needed a repair
         task = task_store.get_task(session, task_id)
         assert task.created_by == ACTOR
-        assert task.status == TaskStatus.rejected  # closed: the job published the change
+        # closed: the job published the change
+        assert task.status == TaskStatus.rejected, (task.failure_category, task.failure_message)
         assert "breaks the tests" in task.prompt
         assert "flask 3 removed flask.escape" in task.prompt
         assert "requirements*.txt" in task.constraints["avoid_files"]

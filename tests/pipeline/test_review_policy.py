@@ -132,7 +132,7 @@ def test_the_pr_body_has_risks_evidence_and_a_decision_record_the_model_left_out
     assert "- Decision: Divide by the number of values in average()." in body
     assert "- Context: average() divides by len - 1 instead of len." in body
     # before/after counts: test_average failed before, both pass after
-    assert "| before the change | n/a | 1 |" in body
+    assert "| before the change | 1 | 1 |" in body  # test_spread passed, test_average failed
     assert "| after the change | 2 | 0 |" in body
     assert "Fixed: 1 test(s) that failed before pass now (" in body
     assert "test_average" in body
