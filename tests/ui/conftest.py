@@ -115,3 +115,29 @@ def big_diff(files: int, per_file: int) -> str:
         for i in range(per_file):
             out += [f"-def f{i}(x): return {i}", f"+def f{i}(x): return {i + 1}"]
     return "\n".join(out) + "\n"
+
+
+def ui_routes(method: str) -> list[str]:
+    """Every path of the UI's routers that answers ``method`` (for RBAC/CSRF sweeps)."""
+    from fastapi.routing import APIRoute
+
+    from ui.routes import (
+        admin,
+        analytics,
+        audit,
+        auth,
+        dashboard,
+        jobs,
+        models,
+        repositories,
+        review,
+        tasks,
+    )
+
+    modules = (auth, dashboard, tasks, review, repositories, models, audit, admin, jobs, analytics)
+    return sorted(
+        route.path
+        for module in modules
+        for route in module.router.routes
+        if isinstance(route, APIRoute) and method in (route.methods or set())
+    )

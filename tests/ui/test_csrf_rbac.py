@@ -4,30 +4,11 @@ role on the server: a viewer can change nothing, a developer nothing an admin ow
 from __future__ import annotations
 
 import pytest
-from fastapi.routing import APIRoute
 
 from appliance.store import users as user_store
-from tests.ui.conftest import Ui, sign_in, submit, wait_status
-from ui.routes import (
-    admin,
-    analytics,
-    audit,
-    auth,
-    dashboard,
-    jobs,
-    models,
-    repositories,
-    review,
-    tasks,
-)
+from tests.ui.conftest import Ui, sign_in, submit, ui_routes, wait_status
 
-MODULES = (auth, dashboard, tasks, review, repositories, models, audit, admin, jobs, analytics)
-POST_ROUTES = sorted(
-    route.path
-    for module in MODULES
-    for route in module.router.routes
-    if isinstance(route, APIRoute) and "POST" in (route.methods or set())
-)
+POST_ROUTES = ui_routes("POST")
 ADMIN_ONLY = ("/repositories", "/admin", "/jobs")
 OPEN = ("/login", "/logout")
 

@@ -5,29 +5,10 @@ reaches no developer page, a developer no admin page."""
 from __future__ import annotations
 
 import pytest
-from fastapi.routing import APIRoute
 
-from tests.ui.conftest import Ui, sign_in, submit, wait_status
-from ui.routes import (
-    admin,
-    analytics,
-    audit,
-    auth,
-    dashboard,
-    jobs,
-    models,
-    repositories,
-    review,
-    tasks,
-)
+from tests.ui.conftest import Ui, sign_in, submit, ui_routes, wait_status
 
-MODULES = (auth, dashboard, tasks, review, repositories, models, audit, admin, jobs, analytics)
-GET_ROUTES = sorted(
-    route.path
-    for module in MODULES
-    for route in module.router.routes
-    if isinstance(route, APIRoute) and "GET" in (route.methods or set())
-)
+GET_ROUTES = ui_routes("GET")
 OPEN = {"/login"}
 DEVELOPER_ONLY = {"/tasks/new", "/tasks/{task_id}/comment-form"}
 ADMIN_ONLY = {"/admin", "/audit/export"}
